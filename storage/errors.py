@@ -1,0 +1,52 @@
+"""Storage error types. sqlite errors never leak out raw: they are mapped to these, with a remedy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tools.errors import GeniusError, UserError
+
+
+class StorageError(GeniusError):
+    """The event log could not be read or written."""
+
+
+class NotAnEventLog(UserError):
+    """The file exists but is not a GENIUS event log."""
+
+
+class NewerSchemaError(UserError):
+    """The log was written by a newer version of this project."""
+
+
+class UnknownRunError(UserError):
+    """No run with that id is in the log."""
+
+
+class IntegrityBug(StorageError):
+    """A constraint of the log was violated. This is a bug in our code; it is never retried."""
+
+
+class DivergenceError(GeniusError):
+    """Re-executed code asked for something other than what the log recorded at that point."""
+
+    def __init__(self, key: str, recorded: Any, requested: Any) -> None:
+        self.key = key
+        self.recorded = recorded
+        self.requested = requested
+        super().__init__(
+            f"divergence at {key}: the log recorded\n  {_short(recorded)}\nbut the code now asks\n"
+            f"  {_short(requested)}\n(the prompt, strategy or code changed since the run was recorded; "
+            "replay and resume need the same code and configuration)"
+        )
+
+
+class ReplayMissingEffect(GeniusError):
+    """Replay reached an effect the log has no result for (the run was interrupted there)."""
+
+
+def _short(value: Any, limit: int = 600) -> str:
+    import json
+
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,108 @@
+"""Event types of the log: frozen, named, versioned.
+
+An event is what happened, never what to do. Every event carries a stable ``type`` name and the
+``schema_version`` of its payload. Old versions are upcast on read (see :data:`UPCASTERS`), never
+rewritten: the log is append-only and its hashes cover the stored bytes.
+
+Event types
+-----------
+run.created        first event of a run: the full configuration (space, strategy, model spec, seeds,
+                   budgets, code version), so resume and replay need nothing but the run id.
+run.started        an execution of the run began (mode live/resume), with pid and host.
+run.interrupted    the execution stopped early (Ctrl-C, budget exhausted, error), with the reason.
+run.finished       all trials ended; the run's final status.
+trial.started      a trial began (its seed, temperature).
+effect.requested   a trial is about to perform an effect (LLM call, evaluation, random draw, tool call).
+effect.completed   the effect's result, or the error it ended with.
+attempt.rejected   the model's answer could not be used (invalid, repeat, over a constraint); fed back.
+iteration.completed one search iteration ended: proposal, evaluation, whether it repeated an earlier one.
+trial.finished     a trial ended (status, reason).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from storage.redact import redact
+
+JSON = Any
+
+# Current payload version per event type. Bump a type's version when its payload changes shape and add
+# an upcaster from the old version to the new one.
+EVENT_TYPES: dict[str, int] = {
+    "run.created": 1,
+    "run.started": 1,
+    "run.interrupted": 1,
+    "run.finished": 1,
+    "trial.started": 1,
+    "effect.requested": 1,
+    "effect.completed": 1,
+    "attempt.rejected": 1,
+    "iteration.completed": 1,
+    "trial.finished": 1,
+}
+
+# (type, version) -> function turning a payload of that version into the next version's shape.
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event before it is stored. ``effect_key`` makes an append idempotent within its run."""
+
+    type: str
+    run_id: str
+    payload: dict[str, Any]
+    trial: int | None = None
+    step: int | None = None
+    effect_key: str | None = None
+    schema_version: int = 0  # 0 = current version of the type
+    ts: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if self.type not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {self.type!r}")
+        if self.schema_version == 0:
+            object.__setattr__(self, "schema_version", EVENT_TYPES[self.type])
+
+    def payload_text(self) -> str:
+        """The payload as stored: secrets redacted, canonical JSON."""
+        return canonical_json(redact(self.payload))
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as read back from the log, payload upcast to the current version."""
+
+    seq: int
+    type: str
+    run_id: str
+    payload: dict[str, Any]
+    trial: int | None
+    step: int | None
+    effect_key: str | None
+    schema_version: int
+    ts: float
+    hash: str
+
+
+def canonical_json(value: JSON) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def upcast(type_: str, version: int, payload: dict[str, Any]) -> dict[str, Any]:
+    """Bring a stored payload up to the current version of its type."""
+    current = EVENT_TYPES.get(type_)
+    if current is None:
+        return payload  # a type this version does not know: keep it readable, the fold ignores it
+    while version < current:
+        step = UPCASTERS.get((type_, version))
+        if step is None:
+            raise ValueError(f"no upcaster for {type_} v{version}")
+        payload = step(payload)
+        version += 1
+    return payload

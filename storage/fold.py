@@ -1,0 +1,190 @@
+"""The run state is a fold over the events; nothing else holds state.
+
+:func:`fold_run` is pure: the same events always give the same state. Resume, replay, the history tool,
+``runs`` and ``show`` all read runs through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from storage.events import StoredEvent
+
+
+@dataclass
+class IterationState:
+    iteration: int
+    status: str  # "ok" | "failed" | "stopped"
+    arch: list[int] | None = None
+    key: str | None = None
+    accuracy: float | None = None
+    test_accuracy: float | None = None
+    rank: int | None = None
+    paper_rank: int | None = None
+    params: int | None = None
+    flops: int | None = None
+    repeat: bool = False
+    attempts: int = 1
+    reason: str = ""
+
+
+@dataclass
+class TrialState:
+    trial: int
+    status: str = "running"  # running | finished | failed | stopped | interrupted
+    seed: int | None = None
+    temperature: float | None = None
+    iterations: list[IterationState] = field(default_factory=list)
+    rejected: int = 0
+    rejections: dict[str, int] = field(default_factory=dict)
+    reason: str = ""
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def evaluated(self) -> list[IterationState]:
+        return [it for it in self.iterations if it.status == "ok" and it.accuracy is not None]
+
+    def best(self) -> IterationState | None:
+        """The iteration with the highest searched accuracy (first one on ties)."""
+        best: IterationState | None = None
+        for it in self.evaluated():
+            if best is None or (it.accuracy or 0.0) > (best.accuracy or 0.0):
+                best = it
+        return best
+
+    def repeat_fraction(self) -> float:
+        done = self.evaluated()
+        return sum(it.repeat for it in done) / len(done) if done else 0.0
+
+
+@dataclass
+class RunState:
+    run_id: str
+    config: dict[str, Any] = field(default_factory=dict)
+    status: str = "created"  # created | running | interrupted | finished | failed
+    created_ts: float | None = None
+    finished_ts: float | None = None
+    executions: int = 0
+    trials: dict[int, TrialState] = field(default_factory=dict)
+    calls: int = 0
+    failed_calls: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    evaluations: int = 0
+    errors: list[str] = field(default_factory=list)
+    interrupt_reason: str = ""
+    last_pid: int | None = None
+
+    def trial(self, n: int) -> TrialState:
+        t = self.trials.get(n)
+        if t is None:
+            t = self.trials[n] = TrialState(trial=n)
+        return t
+
+    def usage(self) -> dict[str, Any]:
+        return {"calls": self.calls, "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens, "failed_calls": self.failed_calls,
+                "retries": self.retries, "cost": round(self.cost, 6)}
+
+    def best(self) -> IterationState | None:
+        best: IterationState | None = None
+        for t in self.trials.values():
+            b = t.best()
+            if b is not None and (best is None or (b.accuracy or 0.0) > (best.accuracy or 0.0)):
+                best = b
+        return best
+
+
+def _apply(state: RunState, e: StoredEvent) -> None:
+    p = e.payload
+    t = e.type
+    if t == "effect.completed":
+        kind = p.get("kind")
+        if kind == "llm":
+            trial = state.trial(e.trial) if e.trial is not None else None
+            ok = p.get("ok")
+            if isinstance(ok, dict):
+                state.calls += 1
+                pt, ct = int(ok.get("prompt_tokens") or 0), int(ok.get("completion_tokens") or 0)
+                state.prompt_tokens += pt
+                state.completion_tokens += ct
+                state.cost += float(ok.get("cost") or 0.0)
+                state.retries += len(ok.get("attempts") or [])
+                if trial is not None:
+                    trial.llm_calls += 1
+                    trial.prompt_tokens += pt
+                    trial.completion_tokens += ct
+            else:
+                state.failed_calls += 1
+                err = p.get("error") or {}
+                state.errors.append(f"trial {e.trial}: {err.get('type')}: {err.get('message')}")
+        elif kind == "evaluate" and "ok" in p:
+            state.evaluations += 1
+    elif t == "iteration.completed":
+        trial = state.trial(e.trial if e.trial is not None else -1)
+        ev = p.get("evaluation") or {}
+        trial.iterations.append(IterationState(
+            iteration=int(p["iteration"]), status=str(p.get("status", "ok")), arch=p.get("arch"),
+            key=p.get("key"), accuracy=ev.get("accuracy"), test_accuracy=ev.get("test_accuracy"),
+            rank=ev.get("rank"), paper_rank=ev.get("paper_rank"), params=ev.get("params"),
+            flops=ev.get("flops"), repeat=bool(p.get("repeat", False)), attempts=int(p.get("attempts", 1)),
+            reason=str(p.get("reason", ""))))
+    elif t == "attempt.rejected":
+        trial = state.trial(e.trial if e.trial is not None else -1)
+        trial.rejected += 1
+        why = str(p.get("kind", "invalid"))
+        trial.rejections[why] = trial.rejections.get(why, 0) + 1
+    elif t == "trial.started":
+        trial = state.trial(e.trial if e.trial is not None else -1)
+        trial.status = "running"
+        trial.seed = p.get("seed")
+        trial.temperature = p.get("temperature")
+    elif t == "trial.finished":
+        trial = state.trial(e.trial if e.trial is not None else -1)
+        trial.status = str(p.get("status", "finished"))
+        trial.reason = str(p.get("reason", ""))
+    elif t == "run.created":
+        state.config = dict(p.get("config") or {})
+        state.created_ts = e.ts
+        state.status = "created"
+    elif t == "run.started":
+        state.executions += 1
+        state.status = "running"
+        state.last_pid = p.get("pid")
+        for trial in state.trials.values():
+            if trial.status == "interrupted":
+                trial.status = "running"
+    elif t == "run.interrupted":
+        state.status = "interrupted"
+        state.interrupt_reason = str(p.get("reason", ""))
+        for trial in state.trials.values():
+            if trial.status == "running":
+                trial.status = "interrupted"
+    elif t == "run.finished":
+        state.status = str(p.get("status", "finished"))
+        state.finished_ts = e.ts
+
+
+def fold_run(run_id: str, events: Iterable[StoredEvent]) -> RunState:
+    """Fold one run's events (in ``seq`` order) into its state."""
+    state = RunState(run_id=run_id)
+    for e in events:
+        if e.run_id == run_id:
+            _apply(state, e)
+    return state
+
+
+def fold_all(events: Iterable[StoredEvent]) -> dict[str, RunState]:
+    """Fold a whole log into one state per run, in creation order."""
+    states: dict[str, RunState] = {}
+    for e in events:
+        s = states.get(e.run_id)
+        if s is None:
+            s = states[e.run_id] = RunState(run_id=e.run_id)
+        _apply(s, e)
+    return states

@@ -1,0 +1,391 @@
+"""The append-only event log: one SQLite file, one writer task, a hash chain.
+
+Contract (every backend we might add must keep it; tests/test_eventlog.py is the conformance suite):
+
+* ``seq`` is the global order of events; it is assigned by the single writer, gapless from 1.
+* Events are never changed or removed: triggers refuse UPDATE and DELETE.
+* Each event's ``hash`` covers its content and the previous event's hash, so :meth:`EventLog.verify`
+  finds the first event that was changed, deleted or reordered.
+* An event with an ``effect_key`` is stored at most once per run: re-sending it is a no-op that returns
+  ``None``. That makes re-sending after a crash safe.
+* :meth:`EventLog.append` returns only after the event is committed (WAL, synchronous=NORMAL: durable
+  against a killed process; a power cut may lose the last transactions, never corrupt earlier ones).
+* One writer: a single task owns the write connection and commits whatever is queued in one
+  transaction (group commit). Callers hand it events and await the commit; nobody else writes.
+  A lock file keeps a second process from writing the same log at the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from storage.errors import IntegrityBug, NewerSchemaError, NotAnEventLog, StorageError
+from storage.events import Event, StoredEvent, canonical_json, upcast
+from tools.errors import GeniusError
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x47454E49  # "GENI"
+GENESIS_HASH = "0" * 64
+DEFAULT_DB = Path("runs") / "genius.sqlite"
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    trial INTEGER,
+    step INTEGER,
+    type TEXT NOT NULL,
+    effect_key TEXT,
+    schema_version INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    payload TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_effect_key ON events(run_id, effect_key)
+    WHERE effect_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_run ON events(run_id, seq);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'the GENIUS event log is append-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the GENIUS event log is append-only: DELETE refused'); END;
+"""
+
+_COLUMNS = "seq, run_id, trial, step, type, effect_key, schema_version, ts, payload, hash"
+_INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def event_hash(
+    prev_hash: str,
+    seq: int,
+    run_id: str,
+    trial: int | None,
+    step: int | None,
+    type_: str,
+    effect_key: str | None,
+    schema_version: int,
+    ts: float,
+    payload_text: str,
+) -> str:
+    """Hash of one event: its content (``seq`` included, so reordering shows) chained to the previous hash."""
+    head = canonical_json([seq, run_id, trial, step, type_, effect_key, schema_version, ts])
+    return hashlib.sha256(f"{prev_hash}\n{head}\n{payload_text}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    ok: bool
+    events: int
+    first_bad_seq: int | None = None
+    reason: str = ""
+
+
+@dataclass
+class _Pending:
+    events: list[Event]
+    future: asyncio.Future[list[StoredEvent | None]]
+
+
+def _row_to_event(row: Sequence[Any]) -> StoredEvent:
+    seq, run_id, trial, step, type_, key, version, ts, payload, hash_ = row
+    return StoredEvent(
+        seq=seq,
+        type=type_,
+        run_id=run_id,
+        payload=upcast(type_, version, json.loads(payload)),
+        trial=trial,
+        step=step,
+        effect_key=key,
+        schema_version=version,
+        ts=ts,
+        hash=hash_,
+    )
+
+
+def _map_sqlite_error(exc: BaseException, path: str) -> GeniusError:
+    text = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError):
+        return IntegrityBug(f"event log constraint violated ({text}); this is a bug, please report it")
+    if "file is not a database" in text or "file is encrypted" in text:
+        return NotAnEventLog(f"{path} is not a GENIUS event log (not an SQLite file); pass another --db PATH")
+    if "database or disk is full" in text:
+        return StorageError(f"cannot write {path}: the disk is full; free space and resume the run")
+    if "readonly" in text or "read-only" in text:
+        return StorageError(f"cannot write {path}: it is read-only; pass a writable --db PATH")
+    if "unable to open" in text:
+        return StorageError(f"cannot open {path}: {text}; check the path and its permissions")
+    return StorageError(f"event log {path}: {text}")
+
+
+class EventLog:
+    """An append-only event log in one SQLite file (or ``:memory:``). Use :meth:`open`."""
+
+    def __init__(self, path: str, conn: aiosqlite.Connection, *, writable: bool) -> None:
+        self.path = path
+        self._conn = conn
+        self._writable = writable
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._last_seq = 0
+        self._last_hash = GENESIS_HASH
+        self._keys: dict[str, set[str]] = {}  # run_id -> effect keys already stored (loaded lazily)
+        self._lock_fd: int | None = None
+        self._closed = False
+
+    # ----------------------------------------------------------------------------------------- opening
+    @classmethod
+    async def open(cls, path: str | Path = DEFAULT_DB, *, create: bool = True, writable: bool = True) -> EventLog:
+        """Open (and with ``create`` make) a log. Idempotent: opening an existing log changes nothing.
+
+        Raises :class:`NotAnEventLog` for a foreign file and :class:`NewerSchemaError` for a log written by a
+        newer version of this project.
+        """
+        spath = str(path)
+        memory = spath == ":memory:"
+        if not memory:
+            p = Path(spath)
+            if not p.exists():
+                if not create:
+                    raise NotAnEventLog(f"no event log at {spath}; pass the --db PATH of an existing log")
+                p.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = await aiosqlite.connect(spath)
+        except sqlite3.Error as exc:
+            raise _map_sqlite_error(exc, spath) from exc
+        log = cls(spath, conn, writable=writable)
+        try:
+            await log._setup(create=create)
+        except BaseException:
+            await conn.close()
+            raise
+        return log
+
+    async def _setup(self, *, create: bool) -> None:
+        try:
+            app_id = (await (await self._conn.execute("PRAGMA application_id")).fetchone() or (0,))[0]
+            version = (await (await self._conn.execute("PRAGMA user_version")).fetchone() or (0,))[0]
+            tables = [r[0] for r in await (await self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")).fetchall()]
+        except sqlite3.Error as exc:
+            raise _map_sqlite_error(exc, self.path) from exc
+        if tables and app_id != APPLICATION_ID:
+            raise NotAnEventLog(
+                f"{self.path} is not a GENIUS event log (it holds other tables: {', '.join(tables[:5])}); "
+                "pass another --db PATH"
+            )
+        if version > SCHEMA_VERSION:
+            raise NewerSchemaError(
+                f"{self.path} was created by a newer version of genius-agent (log schema {version}, this "
+                f"version reads up to {SCHEMA_VERSION}); upgrade genius-agent to read it"
+            )
+        if not tables and not create:
+            raise NotAnEventLog(f"{self.path} is empty, not a GENIUS event log; pass another --db PATH")
+        try:
+            if self.path != ":memory:":
+                await self._conn.execute("PRAGMA journal_mode=WAL")
+            await self._conn.execute("PRAGMA synchronous=NORMAL")
+            await self._conn.execute("PRAGMA busy_timeout=5000")
+            if self._writable:
+                await self._conn.executescript(_DDL)
+                await self._conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                if version < SCHEMA_VERSION:
+                    await self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                await self._conn.commit()
+            row = await (await self._conn.execute(
+                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")).fetchone()
+        except sqlite3.Error as exc:
+            raise _map_sqlite_error(exc, self.path) from exc
+        if row is not None:
+            self._last_seq, self._last_hash = int(row[0]), str(row[1])
+
+    def _take_writer_lock(self) -> None:
+        if self.path == ":memory:" or self._lock_fd is not None:
+            return
+        fd = os.open(self.path + ".writer-lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StorageError(
+                f"another genius process is writing {self.path}; wait for it to finish or pass another --db PATH"
+            ) from None
+        self._lock_fd = fd
+
+    # ----------------------------------------------------------------------------------------- writing
+    async def append(self, event: Event) -> StoredEvent | None:
+        """Append one event and wait for its commit. ``None`` if its effect key was already stored."""
+        return (await self.append_many([event]))[0]
+
+    async def append_many(self, events: Iterable[Event]) -> list[StoredEvent | None]:
+        """Append events in order, in one transaction, and wait for the commit."""
+        batch = list(events)
+        if not batch:
+            return []
+        if not self._writable:
+            raise StorageError(f"{self.path} was opened read-only")
+        if self._closed:
+            raise StorageError("the event log is closed")
+        if self._writer is None:
+            self._take_writer_lock()
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="eventlog-writer")
+        future: asyncio.Future[list[StoredEvent | None]] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(batch, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            pending = [first]
+            stop = False
+            while not self._queue.empty() and len(pending) < 4096:
+                item = self._queue.get_nowait()
+                if item is None:
+                    stop = True
+                    break
+                pending.append(item)
+            try:
+                results = await self._write(pending)
+            except BaseException as exc:  # every waiter learns of the failure; nothing is retried here
+                error = exc if isinstance(exc, GeniusError) else _map_sqlite_error(exc, self.path)
+                for p in pending:
+                    if not p.future.done():
+                        p.future.set_exception(error)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+            else:
+                for p, r in zip(pending, results, strict=True):
+                    if not p.future.done():
+                        p.future.set_result(r)
+            if stop:
+                return
+
+    async def _known_keys(self, run_id: str) -> set[str]:
+        keys = self._keys.get(run_id)
+        if keys is None:
+            rows = await (await self._conn.execute(
+                "SELECT effect_key FROM events WHERE run_id=? AND effect_key IS NOT NULL", (run_id,)
+            )).fetchall()
+            keys = {r[0] for r in rows}
+            self._keys[run_id] = keys
+        return keys
+
+    async def _write(self, pending: list[_Pending]) -> list[list[StoredEvent | None]]:
+        seq, prev = self._last_seq, self._last_hash
+        rows: list[tuple[Any, ...]] = []
+        new_keys: list[tuple[str, str]] = []
+        results: list[list[StoredEvent | None]] = []
+        batch_keys: set[tuple[str, str]] = set()
+        for p in pending:
+            out: list[StoredEvent | None] = []
+            for ev in p.events:
+                if ev.effect_key is not None:
+                    known = await self._known_keys(ev.run_id)
+                    k = (ev.run_id, ev.effect_key)
+                    if ev.effect_key in known or k in batch_keys:
+                        out.append(None)
+                        continue
+                    batch_keys.add(k)
+                    new_keys.append(k)
+                seq += 1
+                text = ev.payload_text()
+                h = event_hash(prev, seq, ev.run_id, ev.trial, ev.step, ev.type, ev.effect_key,
+                               ev.schema_version, ev.ts, text)
+                rows.append((seq, ev.run_id, ev.trial, ev.step, ev.type, ev.effect_key, ev.schema_version,
+                             ev.ts, text, h))
+                out.append(StoredEvent(seq=seq, type=ev.type, run_id=ev.run_id, payload=json.loads(text),
+                                       trial=ev.trial, step=ev.step, effect_key=ev.effect_key,
+                                       schema_version=ev.schema_version, ts=ev.ts, hash=h))
+                prev = h
+            results.append(out)
+        if rows:
+            try:
+                await self._conn.executemany(_INSERT, rows)
+                await self._conn.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await self._conn.rollback()
+                raise
+            self._last_seq, self._last_hash = seq, prev
+            for run_id, key in new_keys:
+                self._keys.setdefault(run_id, set()).add(key)
+        return results
+
+    # ----------------------------------------------------------------------------------------- reading
+    async def read(self, run_id: str | None = None, *, after_seq: int = 0) -> list[StoredEvent]:
+        """Committed events in ``seq`` order, for one run or all, payloads upcast to the current version."""
+        try:
+            if run_id is None:
+                cur = await self._conn.execute(
+                    f"SELECT {_COLUMNS} FROM events WHERE seq > ? ORDER BY seq", (after_seq,))
+            else:
+                cur = await self._conn.execute(
+                    f"SELECT {_COLUMNS} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
+                    (run_id, after_seq))
+            rows = await cur.fetchall()
+        except sqlite3.Error as exc:
+            raise _map_sqlite_error(exc, self.path) from exc
+        return [_row_to_event(r) for r in rows]
+
+    async def run_ids(self) -> list[str]:
+        """Run ids in the order the runs were created."""
+        cur = await self._conn.execute(
+            "SELECT run_id FROM events WHERE type = 'run.created' ORDER BY seq")
+        return [r[0] for r in await cur.fetchall()]
+
+    async def has_run(self, run_id: str) -> bool:
+        cur = await self._conn.execute(
+            "SELECT 1 FROM events WHERE run_id = ? AND type = 'run.created' LIMIT 1", (run_id,))
+        return await cur.fetchone() is not None
+
+    async def verify(self) -> VerifyReport:
+        """Recompute the hash chain; report the first event that was changed, deleted or reordered."""
+        prev, expected_seq, count = GENESIS_HASH, 1, 0
+        cur = await self._conn.execute(f"SELECT {_COLUMNS} FROM events ORDER BY seq")
+        while True:
+            rows = await cur.fetchmany(4096)
+            if not rows:
+                break
+            for seq, run_id, trial, step, type_, key, version, ts, payload, stored in rows:
+                count += 1
+                if seq != expected_seq:
+                    return VerifyReport(False, count, expected_seq,
+                                        f"seq {expected_seq} is missing (next stored seq is {seq})")
+                if event_hash(prev, seq, run_id, trial, step, type_, key, version, ts, payload) != stored:
+                    return VerifyReport(False, count, seq,
+                                        f"seq {seq} does not match its hash (changed, or an earlier event was)")
+                prev, expected_seq = stored, seq + 1
+        return VerifyReport(True, count)
+
+    # ----------------------------------------------------------------------------------------- closing
+    async def close(self) -> None:
+        """Flush queued appends, stop the writer and close the connection. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            self._queue.put_nowait(None)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        await self._conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    async def __aenter__(self) -> EventLog:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
