@@ -19,6 +19,7 @@ downloaded (:func:`find_data_file` finds them where present).
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
 import tempfile
@@ -212,7 +213,7 @@ def download(relative_path: str, dest: Path, upstream: UpstreamFile) -> None:
                 for chunk in iter(lambda: resp.read(_CHUNK), b""):
                     digest.update(chunk)
                     out.write(chunk)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             raise DataFileError(
                 f"could not download benchmark file {relative_path} from {url}: {exc}; "
                 + _remedy(relative_path, dest, upstream)
