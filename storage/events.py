@@ -90,8 +90,14 @@ class StoredEvent:
     hash: str
 
 
+# Built once: ``json.dumps`` with options builds a new encoder per call, which shows on the append path.
+# The output is byte-for-byte what ``json.dumps`` with these options gives; hashes of old logs depend on it.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(value: JSON) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """The one JSON form the log stores and hashes: sorted keys, no spaces, UTF-8 text, no NaN."""
+    return _CANONICAL.encode(value)
 
 
 def upcast(type_: str, version: int, payload: dict[str, Any]) -> dict[str, Any]:

@@ -94,6 +94,7 @@ class VerifyReport:
 @dataclass
 class _Pending:
     events: list[Event]
+    texts: list[str]  # each event's payload as stored (redacted canonical JSON), made by the caller
     future: asyncio.Future[list[StoredEvent | None]]
 
 
@@ -228,7 +229,11 @@ class EventLog:
         return (await self.append_many([event]))[0]
 
     async def append_many(self, events: Iterable[Event]) -> list[StoredEvent | None]:
-        """Append events in order, in one transaction, and wait for the commit."""
+        """Append events in order, in one transaction, and wait for the commit.
+
+        A payload JSON cannot hold (NaN, an arbitrary object) raises ``ValueError``/``TypeError`` here, in the
+        caller, before anything is queued: one bad event must not fail the group commit of other trials.
+        """
         batch = list(events)
         if not batch:
             return []
@@ -236,14 +241,26 @@ class EventLog:
             raise StorageError(f"{self.path} was opened read-only")
         if self._closed:
             raise StorageError("the event log is closed")
+        texts = [ev.payload_text() for ev in batch]
+        loop = asyncio.get_running_loop()
         if self._writer is None:
             self._take_writer_lock()
-            self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="eventlog-writer")
-        future: asyncio.Future[list[StoredEvent | None]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(batch, future))
+            self._writer = loop.create_task(self._write_loop(), name="eventlog-writer")
+        elif self._writer.done():  # never expected; without this check the caller would wait forever
+            raise StorageError(f"the writer of {self.path} has stopped; reopen the log")
+        future: asyncio.Future[list[StoredEvent | None]] = loop.create_future()
+        self._queue.put_nowait(_Pending(batch, texts, future))
         return await future
 
+    async def _load_tail(self) -> None:
+        # Until this log held the writer lock another process (or EventLog) may have appended, so the tail
+        # read at open() and any effect keys cached since may be stale.
+        row = await (await self._conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")).fetchone()
+        self._last_seq, self._last_hash = (int(row[0]), str(row[1])) if row is not None else (0, GENESIS_HASH)
+        self._keys.clear()
+
     async def _write_loop(self) -> None:
+        tail_loaded = False
         while True:
             first = await self._queue.get()
             if first is None:
@@ -257,6 +274,9 @@ class EventLog:
                     break
                 pending.append(item)
             try:
+                if not tail_loaded:
+                    await self._load_tail()
+                    tail_loaded = True
                 results = await self._write(pending)
             except BaseException as exc:  # every waiter learns of the failure; nothing is retried here
                 error = exc if isinstance(exc, GeniusError) else _map_sqlite_error(exc, self.path)
@@ -272,41 +292,37 @@ class EventLog:
             if stop:
                 return
 
-    async def _known_keys(self, run_id: str) -> set[str]:
-        keys = self._keys.get(run_id)
-        if keys is None:
+    async def _load_keys(self, run_ids: set[str]) -> None:
+        for run_id in run_ids - self._keys.keys():
             rows = await (await self._conn.execute(
                 "SELECT effect_key FROM events WHERE run_id=? AND effect_key IS NOT NULL", (run_id,)
             )).fetchall()
-            keys = {r[0] for r in rows}
-            self._keys[run_id] = keys
-        return keys
+            self._keys[run_id] = {r[0] for r in rows}
 
     async def _write(self, pending: list[_Pending]) -> list[list[StoredEvent | None]]:
+        await self._load_keys({ev.run_id for p in pending for ev in p.events if ev.effect_key is not None})
         seq, prev = self._last_seq, self._last_hash
         rows: list[tuple[Any, ...]] = []
         new_keys: list[tuple[str, str]] = []
         results: list[list[StoredEvent | None]] = []
         batch_keys: set[tuple[str, str]] = set()
+        keys = self._keys
         for p in pending:
             out: list[StoredEvent | None] = []
-            for ev in p.events:
-                if ev.effect_key is not None:
-                    known = await self._known_keys(ev.run_id)
-                    k = (ev.run_id, ev.effect_key)
-                    if ev.effect_key in known or k in batch_keys:
+            for ev, text in zip(p.events, p.texts, strict=True):
+                run_id, key = ev.run_id, ev.effect_key
+                if key is not None:
+                    k = (run_id, key)
+                    if key in keys[run_id] or k in batch_keys:
                         out.append(None)
                         continue
                     batch_keys.add(k)
                     new_keys.append(k)
                 seq += 1
-                text = ev.payload_text()
-                h = event_hash(prev, seq, ev.run_id, ev.trial, ev.step, ev.type, ev.effect_key,
-                               ev.schema_version, ev.ts, text)
-                rows.append((seq, ev.run_id, ev.trial, ev.step, ev.type, ev.effect_key, ev.schema_version,
-                             ev.ts, text, h))
-                out.append(StoredEvent(seq=seq, type=ev.type, run_id=ev.run_id, payload=json.loads(text),
-                                       trial=ev.trial, step=ev.step, effect_key=ev.effect_key,
+                h = event_hash(prev, seq, run_id, ev.trial, ev.step, ev.type, key, ev.schema_version, ev.ts, text)
+                rows.append((seq, run_id, ev.trial, ev.step, ev.type, key, ev.schema_version, ev.ts, text, h))
+                out.append(StoredEvent(seq=seq, type=ev.type, run_id=run_id, payload=json.loads(text),
+                                       trial=ev.trial, step=ev.step, effect_key=key,
                                        schema_version=ev.schema_version, ts=ev.ts, hash=h))
                 prev = h
             results.append(out)
@@ -320,7 +336,7 @@ class EventLog:
                 raise
             self._last_seq, self._last_hash = seq, prev
             for run_id, key in new_keys:
-                self._keys.setdefault(run_id, set()).add(key)
+                keys[run_id].add(key)
         return results
 
     # ----------------------------------------------------------------------------------------- reading

@@ -2,34 +2,50 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
 REDACTED = "[REDACTED]"
 
-# Key names that hold secrets. Token *counts* (prompt_tokens, ...) are not secrets, so match whole
-# words of a key rather than any key containing "token".
+# Key names that hold secrets. Token *counts* are not secrets: ``prompt_tokens``, LangChain's
+# ``token_usage`` and ``input_token_details`` must survive, so a bare "token" is a secret only as the last
+# word of a key (``token``, ``hf_token``, ``id_token``), and the other words must be whole words.
 _SECRET_KEY = re.compile(
-    r"(^|[_\-\s])(api[_\-]?key|apikey|authorization|auth[_\-]?token|access[_\-]?token|secret|password|"
-    r"passwd|token|x[_\-]api[_\-]key|bearer|cookie|openai[_\-]api[_\-]key)($|[_\-\s])",
+    r"(^|[_\-\s])(api[_\-]?key|apikey|authorization|secret|password|passwd|bearer|cookie|"
+    r"(access|auth|refresh|session|api)[_\-]?token)($|[_\-\s])"
+    r"|(^|[_\-\s])token$",
     re.IGNORECASE,
 )
+# A key that names *where* a secret lives (``api_key_env: OPENAI_API_KEY``) is configuration that resume
+# needs; its value is still scanned for credential-looking strings.
+_POINTER_KEY = re.compile(r"[_\-](env|var|name|file|path)$", re.IGNORECASE)
 # Values that look like credentials wherever they appear (e.g. inside an error message).
 _SECRET_VALUE = re.compile(
     r"(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9_\-\.=]{8,}|ghp_[A-Za-z0-9]{20,}|xox[bap]-[A-Za-z0-9\-]{10,})"
 )
 
 
+@functools.lru_cache(maxsize=4096)  # key names repeat endlessly; this sits on the append path
 def is_secret_key(key: str) -> bool:
-    return bool(_SECRET_KEY.search(key))
+    return bool(_SECRET_KEY.search(key)) and not _POINTER_KEY.search(key)
 
 
 def redact_text(text: str) -> str:
-    return _SECRET_VALUE.sub(REDACTED, text)
+    # Every credential pattern starts with one of these literals; substring tests are far cheaper than the
+    # regex, and almost no string holds one.
+    if "sk-" in text or "Bearer" in text or "ghp_" in text or "xox" in text:
+        return _SECRET_VALUE.sub(REDACTED, text)
+    return text
 
 
 def redact(value: Any) -> Any:
     """Return a copy of ``value`` (JSON-like) with secret-named fields and credential-looking strings masked."""
+    cls = type(value)
+    if cls is int or cls is float or cls is bool or value is None:  # the common leaves, checked cheaply first
+        return value
+    if isinstance(value, str):
+        return redact_text(value)
     if isinstance(value, dict):
         return {
             k: (REDACTED if isinstance(k, str) and is_secret_key(k) and v not in (None, "") else redact(v))
@@ -37,6 +53,4 @@ def redact(value: Any) -> Any:
         }
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
-    if isinstance(value, str):
-        return redact_text(value)
     return value
