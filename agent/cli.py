@@ -1,0 +1,206 @@
+"""The command line: parse, configure logging and the live view, run, print. Thin by design."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from agent.config import MODES, OPTIMIZERS, AssistOptions, RunConfig
+from agent.logs import configure_logging
+from storage import DEFAULT_DB
+from tools.errors import GeniusError, UserError
+
+COMMANDS = ("search", "resume", "replay", "runs", "show", "verify", "spaces", "compare", "report")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # exit 2 with one line, as for every bad input
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _db_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default=str(DEFAULT_DB), help=f"event log file (default {DEFAULT_DB})")
+
+
+def _search_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--space", required=True, help="search space (python run_agent.py spaces lists them)")
+    p.add_argument("--llm", default="embedded", help="embedded[:qwen-1.5b|qwen-0.5b|smollm2|PATH.gguf] | "
+                   "openai:MODEL | scripted:FILE.json (default embedded = embedded:qwen-1.5b)")
+    p.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint for openai:MODEL")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="genius")
+    p.add_argument("--mode", choices=MODES, default="paper",
+                   help="paper: the paper's method; agent: tool-calling agent; assisted: help for small models")
+    p.add_argument("--trials", type=_positive_int, default=3)
+    p.add_argument("--iterations", type=_positive_int, default=10)
+    p.add_argument("--temperature", type=_float, default=0.0)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--parallel", type=_positive_int, default=1, help="trials at once, sharing one LLM client")
+    p.add_argument("--rate-limit", type=_float, default=5.0, help="LLM requests per second (shared)")
+    p.add_argument("--max-tokens", type=int, default=None, help="stop new LLM calls after this many tokens")
+    p.add_argument("--max-cost", type=_float, default=None, help="stop new LLM calls after this cost")
+    p.add_argument("--timeout", type=_float, default=600.0, help="seconds per LLM request attempt")
+    p.add_argument("--data-dir", default=None, help="benchmark tables (else $GENIUS_DATA_DIR, cache, download)")
+    p.add_argument("--evaluator", choices=("table", "train"), default="table")
+    p.add_argument("--dataset", default="cifar10", help="--evaluator train: cifar10 | cifar100 | PATH.npz")
+    p.add_argument("--train-data-dir", default=None, help="--evaluator train: where the dataset lives")
+    p.add_argument("--epochs", type=_positive_int, default=None)
+    p.add_argument("--batch-size", type=_positive_int, default=None)
+    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--ray-address", default=None)
+    p.add_argument("--gpus-per-eval", type=_float, default=None)
+    p.add_argument("--max-params", type=int, default=None)
+    p.add_argument("--max-flops", type=int, default=None)
+    p.add_argument("--obfuscate", action="store_true", help="neutral names, permuted positions (contamination probe)")
+    p.add_argument("--population", type=_positive_int, default=5, help="regularized evolution population")
+    p.add_argument("--sample-size", type=_positive_int, default=3, help="regularized evolution tournament size")
+    p.add_argument("--assist", default="all",
+                   help="assisted mode behaviours: all | none | comma list of refuse_repeats,sorted_history,"
+                        "edit_requests (prefix no- to switch one off)")
+    p.add_argument("--candidates", type=_positive_int, default=1, help="assisted: answers sampled per iteration")
+    p.add_argument("--temperature-schedule", default="", help="assisted: START:END linear over iterations")
+    p.add_argument("--run-id", default=None)
+    _db_arg(p)
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="run_agent.py", description="GENIUS: a language model searches neural architectures.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    _search_args(sub.add_parser("search", help="start a search (the default command)"))
+    for name, text in (("resume", "continue an interrupted run"), ("replay", "re-execute a run from its log")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("run_id")
+        _db_arg(p)
+        p.add_argument("--json", action="store_true")
+    p = sub.add_parser("runs", help="table of runs")
+    _db_arg(p)
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("show", help="a run's per-iteration table")
+    p.add_argument("run_id")
+    _db_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--csv", action="store_true", help="one row per evaluation")
+    p.add_argument("--plot", default=None, help="write accuracy/rank per iteration to this PNG")
+    p = sub.add_parser("verify", help="check the log's hash chain")
+    _db_arg(p)
+    p = sub.add_parser("spaces", help="list the search spaces")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def _assist_options(text: str, candidates: int, schedule: str) -> AssistOptions:
+    """``all`` | ``none`` | names to switch on (``a,b``) | names to switch off (``no-a,no-b``)."""
+    names = ("refuse_repeats", "sorted_history", "edit_requests")
+    items = [s.strip().replace("-", "_") for s in text.split(",") if s.strip()]
+    if items == ["all"]:
+        flags = dict.fromkeys(names, True)
+    elif items == ["none"]:
+        flags = dict.fromkeys(names, False)
+    else:
+        negative = all(i.startswith("no_") for i in items)
+        flags = dict.fromkeys(names, negative)
+        for item in items:
+            key = item.removeprefix("no_") if negative else item
+            if key not in flags:
+                raise UserError(f"--assist: unknown behaviour {item!r}; use all, none, or names from "
+                                f"{', '.join(names)} (all with no- to switch them off)")
+            flags[key] = not negative
+    return AssistOptions(candidates=candidates, temperature_schedule=schedule, **flags)
+
+
+def config_from_args(a: argparse.Namespace) -> RunConfig:
+    train: dict[str, Any] = {"dataset": a.dataset}
+    for key, value in (("data_dir", a.train_data_dir), ("epochs", a.epochs), ("batch_size", a.batch_size)):
+        if value is not None:
+            train[key] = value
+    if a.executor != "local":
+        train.update(executor=a.executor, ray_address=a.ray_address, gpus_per_eval=a.gpus_per_eval)
+    return RunConfig(
+        space=a.space, optimizer=a.optimizer, mode=a.mode, llm=a.llm, base_url=a.base_url, trials=a.trials,
+        iterations=a.iterations, temperature=a.temperature, seed=a.seed, parallel=a.parallel,
+        rate_limit=a.rate_limit, evaluator=a.evaluator, data_dir=a.data_dir, max_params=a.max_params,
+        max_flops=a.max_flops, obfuscate=a.obfuscate, population=a.population, sample_size=a.sample_size,
+        max_tokens=a.max_tokens, max_cost=a.max_cost, request_timeout_s=a.timeout,
+        train=train if a.evaluator == "train" else {},
+        assist=_assist_options(a.assist, a.candidates, a.temperature_schedule))
+
+
+def _log_file(db: str) -> Path:
+    return Path(db).resolve().parent / "genius.log" if db != ":memory:" else Path("runs") / "genius.log"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help"):
+        args_list.insert(0, "search")
+    elif not args_list:
+        args_list = ["--help"]
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    db = getattr(args, "db", str(DEFAULT_DB))
+    log_file = _log_file(db)
+    configure_logging(log_file, quiet=getattr(args, "json", False))
+    try:
+        from agent import commands
+
+        return asyncio.run(commands.dispatch(args))
+    except KeyboardInterrupt:
+        run_id = getattr(args, "run_id", None) or _last_started.get("run_id")
+        hint = f"; resume with: python run_agent.py resume {run_id} --db {db}" if run_id else ""
+        print(f"interrupted{hint}", file=sys.stderr)
+        return 130
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except GeniusError as exc:
+        print(f"error: {exc} (details in {log_file})", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # a bug: say where the details are
+        import structlog
+
+        structlog.get_logger("genius").exception("unexpected failure")
+        print(f"error: {type(exc).__name__}: {exc} (details in {log_file})", file=sys.stderr)
+        return 1
+
+
+# The run id of the search started in this process, for the Ctrl-C hint.
+_last_started: dict[str, str] = {}
+
+
+def note_run_id(run_id: str, *, json_mode: bool) -> None:
+    _last_started["run_id"] = run_id
+    print(f"run {run_id}", file=sys.stderr if json_mode else sys.stdout, flush=True)
+
+
+def print_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+def console() -> Console:
+    return Console()

@@ -1,0 +1,179 @@
+"""What each CLI command does, once its arguments are parsed."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from agent import orchestrator
+from agent.cli import config_from_args, note_run_id, print_json
+from agent.report import paper_table, run_document, runs_json, runs_table
+from agent.ui import LivePresenter, PlainPresenter
+from storage import EventLog, RunState
+from storage.log import VerifyReport
+from tools.errors import UserError
+from tools.spaces import get_space, list_spaces
+
+
+def _console() -> Console:
+    # Pipes and files get a wide console: the paper-style table has 12 columns.
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+async def dispatch(args: argparse.Namespace) -> int:
+    handler = globals()[f"cmd_{args.command}"]
+    return int(await handler(args))
+
+
+def _presenter(args: argparse.Namespace, trials: int, iterations: int) -> Any:
+    if getattr(args, "json", False):
+        return None
+    if sys.stdout.isatty():
+        return LivePresenter(trials=trials, iterations=iterations)
+    return PlainPresenter(sys.stdout)
+
+
+def _optimum(state: RunState) -> tuple[float, int] | None:
+    try:
+        space = get_space(str(state.config.get("space")), state.config.get("data_dir"))
+        _, ev = space.optimum()
+        return ev.test_accuracy, int(ev.rank or 1)
+    except Exception:  # showing a run must not need the table
+        return None
+
+
+def _print_result(args: argparse.Namespace, state: RunState) -> None:
+    if getattr(args, "json", False):
+        print_json(run_document(state))
+        return
+    console = _console()
+    console.print(paper_table(state, optimum=_optimum(state)))
+    doc = run_document(state)
+    repeats = [t["repeat_fraction"] for t in doc["trials"]]
+    u = doc["usage"]
+    console.print(f"status {state.status}; LLM calls {u['calls']} ({u['failed_calls']} failed, {u['retries']} "
+                  f"retries); tokens {u['prompt_tokens']} prompt + {u['completion_tokens']} completion; "
+                  f"repeats {100 * sum(repeats) / max(1, len(repeats)):.0f}%")
+
+
+async def cmd_search(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    presenter = _presenter(args, config.trials, config.iterations)
+
+    def started(run_id: str) -> None:
+        note_run_id(run_id, json_mode=args.json)
+
+    if presenter is None:
+        state = await orchestrator.start_run(config, db=args.db, run_id=args.run_id, on_run_id=started)
+    else:
+        with presenter:
+            state = await orchestrator.start_run(config, db=args.db, run_id=args.run_id, listener=presenter,
+                                                 on_run_id=started)
+    _print_result(args, state)
+    return 0
+
+
+async def cmd_resume(args: argparse.Namespace) -> int:
+    before = await orchestrator.load_run(args.run_id, db=args.db)
+    if before.status == "finished":
+        if not args.json:
+            print(f"run {args.run_id} already finished; nothing to resume")
+        _print_result(args, before)
+        return 0
+    presenter = _presenter(args, len(before.trials) or int(before.config.get("trials", 1)),
+                           int(before.config.get("iterations", 10)))
+    if presenter is None:
+        state = await orchestrator.resume_run(args.run_id, db=args.db)
+    else:
+        with presenter:
+            state = await orchestrator.resume_run(args.run_id, db=args.db, listener=presenter)
+    _print_result(args, state)
+    return 0
+
+
+async def cmd_replay(args: argparse.Namespace) -> int:
+    original = await orchestrator.load_run(args.run_id, db=args.db)
+    replayed = await orchestrator.replay_run(args.run_id, db=args.db)
+    same = run_document(original)["trials"] == run_document(replayed)["trials"]
+    _print_result(args, replayed)
+    if not args.json:
+        print("replay matches the recorded run" if same else "replay DIFFERS from the recorded run")
+    return 0 if same else 1
+
+
+async def cmd_runs(args: argparse.Namespace) -> int:
+    states = await orchestrator.load_runs(db=args.db)
+    if args.json:
+        print_json(runs_json(states))
+    else:
+        _console().print(runs_table(states))
+    return 0
+
+
+async def cmd_show(args: argparse.Namespace) -> int:
+    state = await orchestrator.load_run(args.run_id, db=args.db)
+    if args.csv:
+        sys.stdout.write(evaluations_csv(state))
+        return 0
+    if args.plot:
+        from agent.plots import plot_run
+
+        plot_run(state, args.plot, optimum=_optimum(state))
+    _print_result(args, state)
+    return 0
+
+
+def evaluations_csv(state: RunState) -> str:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["run_id", "trial", "iteration", "status", "arch", "key", "accuracy", "test_accuracy", "rank",
+                "paper_rank", "params", "flops", "repeat", "attempts"])
+    for n in sorted(state.trials):
+        for it in state.trials[n].iterations:
+            w.writerow([state.run_id, n, it.iteration, it.status, "" if it.arch is None else list(it.arch), it.key,
+                        it.accuracy, it.test_accuracy, it.rank, it.paper_rank, it.params, it.flops, it.repeat,
+                        it.attempts])
+    return out.getvalue()
+
+
+async def cmd_verify(args: argparse.Namespace) -> int:
+    if args.db != ":memory:" and not os.path.exists(args.db):
+        raise UserError(f"no event log at {args.db}; pass --db PATH")
+    log = await EventLog.open(args.db, create=False, writable=False)
+    try:
+        report: VerifyReport = await log.verify()
+    finally:
+        await log.close()
+    if report.ok:
+        print(f"ok: {report.events} events, hash chain intact")
+        return 0
+    print(f"TAMPERED: first bad seq {report.first_bad_seq}: {report.reason}")
+    return 1
+
+
+async def cmd_spaces(args: argparse.Namespace) -> int:
+    rows = list_spaces(args.data_dir)
+    if args.json:
+        print_json(rows)
+        return 0
+    from rich.table import Table
+
+    table = Table(title="search spaces")
+    for col in ("name", "benchmark", "size", "choices", "searched / reported", "data"):
+        table.add_column(col)
+    for r in rows:
+        positions = r["positions"]
+        if len({tuple(p) for p in positions}) == 1:
+            choices = f"{len(positions)} x {{{','.join(map(str, positions[0]))}}}"
+        else:
+            choices = f"{len(positions)} positions x {len(positions[0])} channel options"
+        table.add_row(r["name"], r["benchmark"], str(r["size"]), choices,
+                      f"{r['searched_metric']} / {r['reported_metric']}", "present" if r["data_present"] else "missing")
+    _console().print(table)
+    return 0

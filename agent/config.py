@@ -1,0 +1,114 @@
+"""A run's configuration: everything needed to resume or replay it, recorded in ``run.created``."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tools.errors import UserError
+
+OPTIMIZERS = ("genius", "random", "evolution", "local")
+MODES = ("paper", "agent", "assisted")
+EVALUATORS = ("table", "train")
+
+
+@dataclass(frozen=True)
+class AssistOptions:
+    """Help for small models (``--mode assisted``); each behaviour can be switched off to measure it."""
+
+    refuse_repeats: bool = True  # a repeat is refused with its recorded result and re-asked, at no budget cost
+    sorted_history: bool = True  # history shown best first, with per-position statistics
+    edit_requests: bool = True  # ask to change one or two positions of the best architecture so far
+    candidates: int = 1  # >1: sample several answers at temperature > 0 and let the model pick one
+    temperature_schedule: str = ""  # e.g. "0.2:1.0" = linear from 0.2 at the first iteration to 1.0 at the last
+    max_refusals: int = 6  # refused repeats per iteration before the repeat is accepted as the paper would
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The whole configuration of a run (JSON-serialisable; recorded in the log)."""
+
+    space: str
+    optimizer: str = "genius"
+    mode: str = "paper"
+    llm: str = "embedded"
+    base_url: str | None = None
+    trials: int = 3
+    iterations: int = 10
+    temperature: float = 0.0
+    seed: int | None = None
+    parallel: int = 1
+    rate_limit: float = 5.0
+    max_attempts: int = 3
+    evaluator: str = "table"
+    data_dir: str | None = None
+    max_params: int | None = None
+    max_flops: int | None = None
+    obfuscate: bool = False
+    population: int = 5  # regularized evolution
+    sample_size: int = 3  # regularized evolution
+    max_tokens: int | None = None
+    max_cost: float | None = None
+    request_timeout_s: float = 600.0
+    # Decided when the run starts (from what the endpoint supports) and recorded, so that resume and
+    # replay send exactly the same requests.
+    structured_output: bool | None = None
+    tool_calling: bool | None = None
+    train: dict[str, Any] = field(default_factory=dict)
+    assist: AssistOptions = field(default_factory=AssistOptions)
+    code_version: str = ""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
+        if self.mode not in MODES:
+            problems.append(f"--mode must be one of {', '.join(MODES)}")
+        if self.evaluator not in EVALUATORS:
+            problems.append(f"--evaluator must be one of {', '.join(EVALUATORS)}")
+        for name in ("trials", "iterations", "parallel", "max_attempts", "population", "sample_size"):
+            if getattr(self, name) < 1:
+                problems.append(f"--{name.replace('_', '-')} must be at least 1")
+        if not 0.0 <= self.temperature <= 2.0:
+            problems.append("--temperature must be between 0 and 2")
+        if self.rate_limit <= 0:
+            problems.append("--rate-limit must be positive (requests per second)")
+        if self.sample_size > self.population:
+            problems.append("--sample-size must not exceed --population")
+        if problems:
+            raise UserError("; ".join(problems))
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunConfig:
+        data = dict(data)
+        assist = AssistOptions(**{k: v for k, v in (data.pop("assist", None) or {}).items()
+                                  if k in AssistOptions.__dataclass_fields__})
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(assist=assist, **known)
+
+    @property
+    def uses_llm(self) -> bool:
+        return self.optimizer == "genius"
+
+
+def code_version() -> str:
+    """The package version plus the git commit when run from a checkout (recorded, not enforced)."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("genius-agent")
+    except metadata.PackageNotFoundError:
+        version = "0+unknown"
+    try:
+        root = Path(__file__).resolve().parent.parent
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{version}+{sha}" if sha else version

@@ -1,0 +1,193 @@
+"""The trial context: what every strategy (GENIUS or baseline) sees — ``ask``, ``evaluate``, ``history``, ``rng``.
+
+Every effect goes through the trial's journal, and the trial's own state is a fold over the events it
+records, so what a strategy knows is exactly what resume and replay will reconstruct.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Protocol
+
+from agent.config import RunConfig
+from storage.events import StoredEvent
+from storage.fold import IterationState, RunState, TrialState, apply_event
+from storage.journal import TrialJournal, as_stored_json
+from tools.evaluation import Arch, Evaluation
+from tools.spaces.base import SearchSpace
+
+
+class ChatClient(Protocol):
+    supports_json_schema: bool
+    supports_tools: bool
+
+    async def chat(self, messages: list[dict[str, Any]], *, trial: int, temperature: float = 0.0,
+                   answer_schema: dict[str, Any] | None = None, tools: list[dict[str, Any]] | None = None,
+                   seed: int | None = None, max_tokens: int | None = None) -> Any: ...
+
+
+class Evaluator(Protocol):
+    name: str
+
+    async def evaluate(self, space: SearchSpace, arch: Arch, *, seed: int) -> Evaluation: ...
+
+
+class BudgetSpent(Exception):
+    """Raised by :meth:`TrialContext.evaluate` when the trial has no evaluations left."""
+
+
+def round_half_up(value: float, digits: int) -> str:
+    """Round as the authors' feedback does (``Decimal`` ROUND_HALF_UP), as text."""
+    q = Decimal(1).scaleb(-digits)
+    return str(Decimal(repr(value)).quantize(q, rounding=ROUND_HALF_UP))
+
+
+Listener = Callable[[int, StoredEvent, TrialState], None]
+
+
+class TrialContext:
+    """One trial's view of the world. Create it per trial; call :meth:`start` first."""
+
+    def __init__(self, *, config: RunConfig, space: SearchSpace, journal: TrialJournal, run_id: str,
+                 llm: ChatClient | None, evaluator: Evaluator, listener: Listener | None = None) -> None:
+        self.config = config
+        self.space = space
+        self.journal = journal
+        self.trial = journal.trial
+        self.run_id = run_id
+        self.llm = llm
+        self.evaluator = evaluator
+        self._listener = listener
+        self._run_state = RunState(run_id=run_id)
+        self.seed = 0
+        self.rng = random.Random(0)
+        self.temperature = config.temperature
+
+    # ---------------------------------------------------------------------------------------------- state
+    @property
+    def state(self) -> TrialState:
+        """This trial's state: a fold over the events the trial recorded."""
+        return self._run_state.trial(self.trial)
+
+    @property
+    def iterations_done(self) -> int:
+        return len(self.state.iterations)
+
+    @property
+    def budget_left(self) -> int:
+        return self.config.iterations - self.iterations_done
+
+    def evaluated(self) -> list[IterationState]:
+        return self.state.evaluated()
+
+    def best(self) -> IterationState | None:
+        return self.state.best()
+
+    def previous(self, arch: Arch) -> IterationState | None:
+        """The first iteration of this trial that evaluated ``arch``, if any."""
+        for it in self.state.evaluated():
+            if it.arch is not None and tuple(it.arch) == tuple(arch):
+                return it
+        return None
+
+    async def _record(self, type_: str, payload: dict[str, Any]) -> None:
+        await self.journal.record(type_, payload)
+        self._apply(StoredEvent(seq=0, type=type_, run_id=self.run_id, payload=as_stored_json(payload),
+                                trial=self.trial, step=None, effect_key=None, schema_version=1, ts=0.0, hash=""))
+
+    def _apply(self, event: StoredEvent) -> None:
+        apply_event(self._run_state, event)
+        if self._listener is not None:
+            self._listener(self.trial, event, self.state)
+
+    # --------------------------------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        """Draw the trial's seed (a journaled effect, so resume and replay get the same one) and record the start."""
+        base = self.config.seed
+
+        async def draw() -> int:
+            if base is not None:
+                return int(random.Random(f"{base}:{self.trial}").getrandbits(31))
+            return int.from_bytes(os.urandom(4), "big") >> 1
+
+        self.seed = int(await self.journal.effect("seed", {"base_seed": base}, draw))
+        self.rng = random.Random(self.seed)
+        await self._record("trial.started", {"seed": self.seed, "temperature": self.temperature})
+
+    async def finish(self, status: str = "finished", reason: str = "") -> None:
+        await self._record("trial.finished", {"status": status, "reason": reason})
+
+    # --------------------------------------------------------------------------------------------- effects
+    async def ask(self, messages: list[dict[str, Any]], *, answer_schema: dict[str, Any] | None = None,
+                  tools: list[dict[str, Any]] | None = None, temperature: float | None = None,
+                  max_tokens: int | None = None, purpose: str = "propose") -> dict[str, Any]:
+        """One LLM call, journaled. Returns the reply as JSON (``content``, ``tool_calls``, token counts)."""
+        temp = self.temperature if temperature is None else temperature
+        request: dict[str, Any] = {"messages": messages, "temperature": temp, "purpose": purpose}
+        if answer_schema is not None:
+            request["answer_schema"] = answer_schema
+        if tools is not None:
+            request["tools"] = tools
+        if max_tokens is not None:
+            request["max_tokens"] = max_tokens
+        llm = self.llm
+        seed = self.seed
+
+        async def call() -> dict[str, Any]:
+            if llm is None:  # replay serves every call from the log; reaching here is a bug
+                raise RuntimeError("no language model in this execution")
+            reply = await llm.chat(messages, trial=self.trial, temperature=temp, answer_schema=answer_schema,
+                                   tools=tools, seed=seed, max_tokens=max_tokens)
+            return dict(reply.to_json())
+
+        result = await self.journal.effect("llm", request, call)
+        self._apply(StoredEvent(seq=0, type="effect.completed", run_id=self.run_id,
+                                payload={"kind": "llm", "ok": result}, trial=self.trial, step=None,
+                                effect_key=None, schema_version=1, ts=0.0, hash=""))
+        return dict(result)
+
+    async def evaluate(self, arch: Arch) -> tuple[Evaluation, bool]:
+        """Evaluate ``arch`` (one unit of budget). A repeat within the trial is answered from the log."""
+        prior = self.previous(arch)
+        if prior is not None:
+            return _evaluation_of(prior), True
+        if self.budget_left <= 0:
+            raise BudgetSpent(f"trial {self.trial} has used its {self.config.iterations} evaluations")
+        space, evaluator, seed = self.space, self.evaluator, self.seed
+
+        async def run() -> dict[str, Any]:
+            return (await evaluator.evaluate(space, arch, seed=seed)).to_json()
+
+        request = {"arch": list(arch), "key": space.key(arch), "evaluator": evaluator.name}
+        result = await self.journal.effect("evaluate", request, run)
+        return Evaluation.from_json(result), False
+
+    # ----------------------------------------------------------------------------------------------- facts
+    async def complete_iteration(self, arch: Arch, evaluation: Evaluation, *, repeat: bool, attempts: int = 1,
+                                 extra: dict[str, Any] | None = None) -> None:
+        payload: dict[str, Any] = {
+            "iteration": self.iterations_done, "status": "ok", "arch": list(arch), "key": self.space.key(arch),
+            "evaluation": evaluation.to_json(), "repeat": repeat, "attempts": attempts,
+        }
+        if extra:
+            payload.update(extra)
+        await self._record("iteration.completed", payload)
+
+    async def fail_iteration(self, reason: str, *, attempts: int, status: str = "failed") -> None:
+        await self._record("iteration.completed", {
+            "iteration": self.iterations_done, "status": status, "arch": None, "attempts": attempts,
+            "reason": reason})
+
+    async def reject(self, *, kind: str, answer: str, message: str, attempt: int) -> None:
+        """Record that an answer could not be used (invalid, a refused repeat, over a constraint)."""
+        await self._record("attempt.rejected", {
+            "iteration": self.iterations_done, "attempt": attempt, "kind": kind, "answer": answer[:2000],
+            "message": message})
+
+
+def _evaluation_of(it: IterationState) -> Evaluation:
+    return Evaluation(accuracy=float(it.accuracy or 0.0), test_accuracy=float(it.test_accuracy or 0.0),
+                      rank=it.rank, paper_rank=it.paper_rank, params=it.params, flops=it.flops)

@@ -1,0 +1,198 @@
+"""Runs, resumes and replays searches: trials in parallel behind one LLM client, every step in the log.
+
+Data flows one way: configuration -> strategy -> (LLM client | evaluator | history) -> events -> log. The
+orchestrator is the only writer of run-level events; trials write theirs through their journals, all
+through the log's single writer task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import structlog
+
+from agent.config import RunConfig, code_version
+from agent.context import Listener, TrialContext
+from agent.evaluators import make_evaluator
+from agent.strategies import make_strategy
+from storage import (
+    Event,
+    EventLog,
+    Journal,
+    MemorySink,
+    ReplayMissingEffect,
+    RunState,
+    StoredEvent,
+    UnknownRunError,
+    fold_all,
+    fold_run,
+)
+from storage.journal import EventSink
+from tools.errors import UserError
+from tools.spaces import get_space
+
+log = structlog.get_logger("genius.orchestrator")
+
+
+def new_run_id() -> str:
+    """Sortable, unique enough for one user's log: time of creation plus random bits."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+async def open_llm(config: RunConfig) -> Any:
+    """The one shared, rate-limited client of a run."""
+    from agent.llm.client import LLMClient, LLMSettings
+    from agent.llm.spec import parse_llm_spec
+
+    spec = parse_llm_spec(config.llm, base_url=config.base_url)
+    settings = LLMSettings(rate_limit=config.rate_limit, timeout_s=config.request_timeout_s,
+                           max_tokens=config.max_tokens, max_cost=config.max_cost,
+                           max_concurrency=max(1, config.parallel))
+    return await LLMClient.open(spec, settings)
+
+
+def _check_config(config: RunConfig) -> None:
+    space = get_space(config.space, config.data_dir)  # unknown space -> UserError listing the names
+    if config.evaluator == "table":
+        space.table()  # a missing or corrupted table fails here, before anything is written
+    if (config.max_params or config.max_flops) and space.table().params is None:
+        raise UserError(f"--max-params/--max-flops need a table with params/FLOPs; {space.name} has none")
+
+
+async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, listener: Listener | None = None,
+                    on_run_id: Callable[[str], None] | None = None) -> RunState:
+    """Start a new run and carry it to the end (or until interrupted, leaving it resumable)."""
+    _check_config(config)
+    run_id = run_id or new_run_id()
+    config = replace(config, code_version=config.code_version or code_version())
+    log_ = await EventLog.open(db)
+    llm = None
+    try:
+        if await log_.has_run(run_id):
+            raise UserError(f"run {run_id} already exists in {db}; resume it with: python run_agent.py resume {run_id}")
+        if config.uses_llm:
+            llm = await open_llm(config)
+            config = replace(config, structured_output=bool(llm.supports_json_schema),
+                             tool_calling=bool(llm.supports_tools))
+            if config.mode == "agent" and not config.tool_calling:
+                raise UserError(f"the model {config.llm} cannot call tools, which --mode agent needs; "
+                                "use --mode paper (or --mode assisted) with this model")
+        await log_.append(Event("run.created", run_id, {"config": config.to_json()}, effect_key="run/created"))
+        if on_run_id is not None:
+            on_run_id(run_id)
+        return await _execute(log_, run_id, config, [], llm=llm, replay=False, listener=listener)
+    finally:
+        if llm is not None:
+            await llm.aclose()
+        await log_.close()
+
+
+async def resume_run(run_id: str, *, db: str, listener: Listener | None = None) -> RunState:
+    """Continue an interrupted run exactly where it stopped: recorded effects are not performed again."""
+    log_ = await EventLog.open(db, create=False)
+    llm = None
+    try:
+        recorded = await log_.read(run_id)
+        state = fold_run(run_id, recorded)
+        if not recorded:
+            raise UnknownRunError(f"no run {run_id} in {db}; list the runs with: python run_agent.py runs --db {db}")
+        if state.status == "finished":
+            return state
+        config = RunConfig.from_json(state.config)
+        _check_config(config)
+        if config.uses_llm:
+            llm = await open_llm(config)
+        return await _execute(log_, run_id, config, recorded, llm=llm, replay=False, listener=listener)
+    finally:
+        if llm is not None:
+            await llm.aclose()
+        await log_.close()
+
+
+async def replay_run(run_id: str, *, db: str) -> RunState:
+    """Re-execute a run entirely from its log (no model, no network, no training) and fold the result."""
+    log_ = await EventLog.open(db, create=False, writable=False)
+    try:
+        recorded = await log_.read(run_id)
+    finally:
+        await log_.close()
+    if not recorded:
+        raise UnknownRunError(f"no run {run_id} in {db}; list the runs with: python run_agent.py runs --db {db}")
+    config = RunConfig.from_json(fold_run(run_id, recorded).config)
+    get_space(config.space, config.data_dir)
+    sink = MemorySink()
+    created = next(e for e in recorded if e.type == "run.created")
+    await sink.append(Event("run.created", run_id, created.payload, effect_key="run/created", ts=created.ts))
+    return await _execute(sink, run_id, config, recorded, llm=None, replay=True, listener=None)
+
+
+async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: list[StoredEvent], *, llm: Any,
+                   replay: bool, listener: Listener | None) -> RunState:
+    journal = Journal(run_id, sink, recorded, replay=replay)
+    if not replay:
+        await sink.append(Event("run.started", run_id, {"pid": os.getpid(), "host": socket.gethostname(),
+                                                        "mode": "resume" if recorded else "live"}))
+    space = get_space(config.space, config.data_dir)
+    strategy = make_strategy(config)
+    evaluator = make_evaluator(config)
+    gate = asyncio.Semaphore(config.parallel)
+    interrupted_trials: list[int] = []
+
+    async def one(trial: int) -> None:
+        async with gate:
+            ctx = TrialContext(config=config, space=space, journal=journal.trial(trial), run_id=run_id, llm=llm,
+                               evaluator=evaluator, listener=listener)
+            try:
+                await ctx.start()
+                await strategy.run(ctx)
+            except ReplayMissingEffect:
+                interrupted_trials.append(trial)
+
+    tasks = [asyncio.create_task(one(t), name=f"trial-{t}") for t in range(config.trials)]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException as exc:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if not replay:
+            reason = ("interrupted by the user" if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+                      else f"{type(exc).__name__}: {exc}")
+            await asyncio.shield(sink.append(Event("run.interrupted", run_id, {"reason": reason})))
+            log.warning("run interrupted", run_id=run_id, reason=reason)
+        raise
+    status = "interrupted" if interrupted_trials else "finished"
+    if replay and interrupted_trials:
+        await sink.append(Event("run.interrupted", run_id, {"reason": "the log ends here"}))
+    else:
+        await journal.emit(Event("run.finished", run_id, {"status": status}, effect_key="run/finished"))
+    if isinstance(sink, MemorySink):
+        return fold_run(run_id, sink.events)
+    assert isinstance(sink, EventLog)
+    return fold_run(run_id, await sink.read(run_id))
+
+
+async def load_run(run_id: str, *, db: str) -> RunState:
+    log_ = await EventLog.open(db, create=False, writable=False)
+    try:
+        events = await log_.read(run_id)
+    finally:
+        await log_.close()
+    if not events:
+        raise UnknownRunError(f"no run {run_id} in {db}; list the runs with: python run_agent.py runs --db {db}")
+    return fold_run(run_id, events)
+
+
+async def load_runs(*, db: str) -> list[RunState]:
+    log_ = await EventLog.open(db, create=False, writable=False)
+    try:
+        return list(fold_all(await log_.read()).values())
+    finally:
+        await log_.close()

@@ -1,0 +1,115 @@
+"""What a run shows: the JSON document, the paper-style table, the runs table. All read the fold."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from storage.fold import IterationState, RunState, TrialState
+
+
+def _it_json(it: IterationState) -> dict[str, Any]:
+    return {"iteration": it.iteration, "status": it.status, "arch": it.arch, "accuracy": it.accuracy,
+            "test_accuracy": it.test_accuracy, "rank": it.rank, "repeat": it.repeat}
+
+
+def _best_json(t: TrialState) -> dict[str, Any] | None:
+    b = t.best()
+    if b is None:
+        return None
+    return {"arch": b.arch, "accuracy": b.accuracy, "test_accuracy": b.test_accuracy, "rank": b.rank,
+            "paper_rank": b.paper_rank}
+
+
+def run_document(state: RunState) -> dict[str, Any]:
+    """The ``--json`` document of a run (the same for search, resume, replay and show)."""
+    c = state.config
+    trials = []
+    for n in sorted(state.trials):
+        t = state.trials[n]
+        trials.append({"trial": n, "status": t.status, "reason": t.reason,
+                       "iterations": [_it_json(it) for it in t.iterations], "best": _best_json(t),
+                       "repeat_fraction": round(t.repeat_fraction(), 4), "rejected": t.rejected})
+    return {
+        "run_id": state.run_id, "space": c.get("space"), "optimizer": c.get("optimizer"), "mode": c.get("mode"),
+        "llm": c.get("llm") if c.get("optimizer", "genius") == "genius" else None, "status": state.status,
+        "trials": trials,
+        "usage": {"calls": state.calls, "prompt_tokens": state.prompt_tokens,
+                  "completion_tokens": state.completion_tokens, "failed_calls": state.failed_calls,
+                  "retries": state.retries},
+    }
+
+
+def trials_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return bool(a["trials"] == b["trials"])
+
+
+def _fmt_acc(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def paper_table(state: RunState, *, optimum: tuple[float, int] | None = None) -> Table:
+    """Rows = trials; columns T=0..N-1 with accuracy over rank; then best and optimum (the paper's tables)."""
+    n = int(state.config.get("iterations", 10))
+    table = Table(title=f"run {state.run_id} - {state.config.get('space')} - "
+                        f"{state.config.get('optimizer')}/{state.config.get('mode')} - {state.status}")
+    table.add_column("trial", justify="right")
+    for i in range(n):
+        table.add_column(f"T={i}", justify="right")
+    table.add_column("best", justify="right")
+    if optimum is not None:
+        table.add_column("optimal", justify="right")
+    for k in sorted(state.trials):
+        t = state.trials[k]
+        cells = []
+        for i in range(n):
+            it = t.iterations[i] if i < len(t.iterations) else None
+            if it is None:
+                cells.append("")
+            elif it.status != "ok":
+                cells.append("-" if it.status == "stopped" else "x")
+            else:
+                mark = "*" if it.repeat else ""
+                cells.append(f"{_fmt_acc(it.accuracy)}{mark}\n{it.rank if it.rank is not None else '?'}")
+        b = t.best()
+        best = "" if b is None else f"{_fmt_acc(b.test_accuracy)}\n{b.rank}"
+        row = [str(k), *cells, best]
+        if optimum is not None:
+            row.append(f"{optimum[0]:.2f}\n{optimum[1]}")
+        table.add_row(*row)
+    table.caption = ("cells: searched accuracy / strict rank of the reported accuracy; * repeat; x failed; "
+                     "- stopped; best: reported (test) accuracy and rank of the best-by-search iteration")
+    return table
+
+
+def runs_table(states: list[RunState]) -> Table:
+    table = Table(title="runs")
+    for col in ("run id", "space", "optimizer", "model", "mode", "status", "trials", "best acc", "best rank",
+                "tokens", "started"):
+        table.add_column(col)
+    import time
+
+    for s in states:
+        b = s.best()
+        c = s.config
+        table.add_row(
+            s.run_id, str(c.get("space")), str(c.get("optimizer")),
+            str(c.get("llm")) if c.get("optimizer") == "genius" else "-",
+            str(c.get("mode")) if c.get("optimizer") == "genius" else "-", s.status,
+            str(len(s.trials)), _fmt_acc(b.test_accuracy if b else None), str(b.rank if b else "-"),
+            str(s.prompt_tokens + s.completion_tokens),
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(s.created_ts)) if s.created_ts else "-")
+    return table
+
+
+def runs_json(states: list[RunState]) -> list[dict[str, Any]]:
+    out = []
+    for s in states:
+        b = s.best()
+        out.append({"run_id": s.run_id, "space": s.config.get("space"), "optimizer": s.config.get("optimizer"),
+                    "llm": s.config.get("llm"), "mode": s.config.get("mode"), "status": s.status,
+                    "trials": len(s.trials), "best_accuracy": b.test_accuracy if b else None,
+                    "best_rank": b.rank if b else None, "tokens": s.prompt_tokens + s.completion_tokens,
+                    "created": s.created_ts})
+    return out

@@ -1,0 +1,113 @@
+"""GENIUS as in the paper (Algorithm 1, Appendices A-C, the authors' protocol in seed/PROTOCOL.md).
+
+* NAS-Bench-Macro and Channel-Bench-Macro: the conversation is rebuilt every iteration — system prompt,
+  the space prompt, then (from the second iteration) every earlier proposal with its accuracy, a request
+  for a better one, and "nothing other than the list".
+* NAS-Bench-201: one growing chat; after each evaluation Algorithm 1's feedback with the validation
+  accuracy. The trial reports the test accuracy of the best-by-validation architecture.
+
+Repeats count as iterations (answered from the log, not evaluated again), as in the paper. An answer that
+says no further improvement is possible and proposes nothing ends the trial (Table 3's '-').
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agent.answers import answer_name, example_answer
+from agent.context import TrialContext, round_half_up
+from agent.strategies.base import Proposal, answer_format, ask_for_arch
+from prompts import render
+from tools.spaces.base import SearchSpace
+
+
+def space_prompt(space: SearchSpace) -> str:
+    """The space description of the paper's user prompt (Appendix A.2 / B.2 / C.2)."""
+    if space.family == "nas_macro":
+        return render("paper/nas_macro_user")
+    if space.family == "channel":
+        options = "\n".join(f"{name}: {json.dumps(list(opts))}," for name, opts in
+                            zip(space.position_names, space.positions, strict=True))
+        first, last = space.positions[0], space.positions[-1]
+        example = f"{first[0]}, {space.positions[1][2]}, ..., {last[1]}"
+        template = "paper/channel_mobilenet_user" if space.name.endswith("mobilenet") else "paper/channel_resnet_user"
+        return render(template, channel_options=options, example=example)
+    return render("paper/nb201_user")
+
+
+def system_prompt(space: SearchSpace) -> str:
+    return render("paper/nb201_system" if space.family == "nb201" else "paper/nas_macro_system")
+
+
+def results_lines(ctx: TrialContext) -> str:
+    """``<list as proposed> gives an accuracy of <acc>%`` for every earlier evaluated proposal, in order."""
+    return "\n".join(f"{json.dumps(it.arch)} gives an accuracy of {round_half_up(float(it.accuracy or 0), 2)}%"
+                     for it in ctx.evaluated())
+
+
+class PaperStrategy:
+    """The paper's method, unchanged: no help beyond validation and re-asking on an unusable answer."""
+
+    name = "genius-paper"
+
+    async def run(self, ctx: TrialContext) -> None:
+        if ctx.space.family == "nb201":
+            await self._growing_chat(ctx)
+        else:
+            await self._rebuilt_conversation(ctx)
+
+    async def _rebuilt_conversation(self, ctx: TrialContext) -> None:
+        space = ctx.space
+        name = answer_name(space)
+        system = system_prompt(space)
+        base = space_prompt(space)
+        schema = answer_format(ctx)
+        while ctx.budget_left > 0:
+            parts = [base]
+            if ctx.evaluated():
+                parts.append(render("paper/results_block", results=results_lines(ctx), answer_name=name))
+            parts.append(render("paper/closing", answer_name=name))
+            messages = [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
+            proposal = await ask_for_arch(ctx, messages, schema=schema)
+            if not await self._settle(ctx, proposal):
+                return
+        await ctx.finish("finished")
+
+    async def _growing_chat(self, ctx: TrialContext) -> None:
+        space = ctx.space
+        schema = answer_format(ctx, with_rationale=True)
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": system_prompt(space)},
+            {"role": "user", "content": space_prompt(space)},
+        ]
+        while ctx.budget_left > 0:
+            proposal = await ask_for_arch(ctx, messages, schema=schema)
+            if not await self._settle(ctx, proposal):
+                return
+            messages = list(proposal.messages)
+            last = ctx.state.iterations[-1]
+            if last.status == "ok":
+                messages.append({"role": "user", "content": render(
+                    "paper/nb201_feedback", accuracy=round_half_up(float(last.accuracy or 0), 3))})
+        await ctx.finish("finished")
+
+    async def _settle(self, ctx: TrialContext, proposal: Proposal) -> bool:
+        """Record the iteration's outcome; False when the trial ends here."""
+        if proposal.stop:
+            await ctx.fail_iteration("the model says no further improvement is possible", attempts=proposal.attempts,
+                                     status="stopped")
+            await ctx.finish("stopped", "the model says no further improvement is possible")
+            return False
+        if proposal.arch is None:
+            await ctx.fail_iteration(proposal.failed, attempts=proposal.attempts)
+            if proposal.failed.startswith("LLM call failed"):
+                await ctx.finish("failed", proposal.failed)
+                return False
+            return True
+        evaluation, repeat = await ctx.evaluate(proposal.arch)
+        await ctx.complete_iteration(proposal.arch, evaluation, repeat=repeat, attempts=proposal.attempts)
+        return True
+
+
+__all__ = ["PaperStrategy", "example_answer", "results_lines", "space_prompt", "system_prompt"]
