@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from storage.errors import DivergenceError, ReplayMissingEffect, StorageError
 from storage.events import Event, StoredEvent, canonical_json
 from storage.redact import redact
-from tools.errors import GeniusError
+from tools.errors import GeniusError, UserError
 
 
 class EventSink(Protocol):
@@ -60,11 +60,12 @@ def as_stored_json(value: Any) -> Any:
 
 def _records_failure(exc: BaseException) -> bool:
     # Expected failures of the outside world (LLM gave up after retries, script ran out, training failed)
-    # are facts worth keeping. Storage errors, budget stops (``record_in_log = False``), cancellation and
-    # bugs propagate and leave the effect unfinished, so a resume performs it again.
+    # are facts worth keeping. Storage errors, errors the user must fix (a bad key), budget stops
+    # (``record_in_log = False``), cancellation and bugs propagate and leave the effect unfinished, so a
+    # resume performs it again.
     return (
         isinstance(exc, GeniusError)
-        and not isinstance(exc, StorageError | DivergenceError)
+        and not isinstance(exc, StorageError | DivergenceError | UserError)
         and getattr(exc, "record_in_log", True)
     )
 
@@ -79,9 +80,22 @@ class Journal:
         self._recorded: dict[str, StoredEvent] = {
             e.effect_key: e for e in recorded if e.effect_key is not None
         }
+        # "t{trial}/s{step}" -> the first event recorded at that step, whatever its kind. Re-executed code that
+        # asks for another kind of effect (or fact) at a recorded step has diverged; without this index its
+        # new key would simply be missing, so resume would perform it for real and every later step would be
+        # answered from the log out of context.
+        self._steps: dict[str, StoredEvent] = {}
+        for key, e in self._recorded.items():
+            parts = key.split("/", 2)
+            if len(parts) == 3 and parts[0].startswith("t") and parts[1].startswith("s"):
+                self._steps.setdefault(f"{parts[0]}/{parts[1]}", e)
 
     def recorded(self, key: str) -> StoredEvent | None:
         return self._recorded.get(key)
+
+    def recorded_at(self, step_base: str) -> StoredEvent | None:
+        """The first event recorded at ``t{trial}/s{step}``, of any kind."""
+        return self._steps.get(step_base)
 
     async def emit(self, event: Event) -> None:
         """Append a keyed run-level event unless the log already has it (replay: to the memory sink)."""
@@ -109,6 +123,13 @@ class TrialJournal:
         return Event(type=type_, run_id=self._j.run_id, payload=payload, trial=self.trial, step=self._step,
                      effect_key=key)
 
+    def _check_step(self, key: str, requested: Any) -> None:
+        """Raise :class:`DivergenceError` if the log holds something else at this step."""
+        other = self._j.recorded_at(f"t{self.trial}/s{self._step}")
+        if other is not None:
+            raise DivergenceError(key, {"key": other.effect_key, "type": other.type, "payload": other.payload},
+                                  {"key": key, **requested})
+
     async def effect(self, kind: str, request: Any, perform: Callable[[], Awaitable[Any]]) -> Any:
         """Perform an effect once, durably; on resume/replay return its recorded result instead."""
         self._step += 1
@@ -127,6 +148,8 @@ class TrialJournal:
                     type="effect.completed", run_id=self._j.run_id, payload=rec_res.payload,
                     trial=self.trial, step=self._step, effect_key=res_key, ts=rec_res.ts))
             return _unwrap(kind, rec_res.payload)
+        if rec_req is None:
+            self._check_step(base, {"kind": kind, "request": stored_request})
         if self._j.replay:
             raise ReplayMissingEffect(
                 f"the log has no result for {base}: the run was interrupted there; resume it to continue")
@@ -152,6 +175,8 @@ class TrialJournal:
                 raise DivergenceError(key, rec.payload, stored)
             if not self._j.replay:
                 return
+        else:
+            self._check_step(key, {"type": type_, "payload": as_stored_json(payload)})
         await self._j.sink.append(self._event(type_, payload, key))
 
 
