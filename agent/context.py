@@ -123,10 +123,15 @@ class TrialContext:
     # --------------------------------------------------------------------------------------------- effects
     async def ask(self, messages: list[dict[str, Any]], *, answer_schema: dict[str, Any] | None = None,
                   tools: list[dict[str, Any]] | None = None, temperature: float | None = None,
-                  max_tokens: int | None = None, purpose: str = "propose") -> dict[str, Any]:
-        """One LLM call, journaled. Returns the reply as JSON (``content``, ``tool_calls``, token counts)."""
+                  max_tokens: int | None = None, purpose: str = "propose", seed_offset: int = 0) -> dict[str, Any]:
+        """One LLM call, journaled. Returns the reply as JSON (``content``, ``tool_calls``, token counts).
+
+        ``seed_offset`` varies the sampling seed between calls that must not sample alike (several candidates
+        for the same prompt).
+        """
         temp = self.temperature if temperature is None else temperature
-        request: dict[str, Any] = {"messages": messages, "temperature": temp, "purpose": purpose}
+        seed = self.seed + seed_offset
+        request: dict[str, Any] = {"messages": messages, "temperature": temp, "purpose": purpose, "seed": seed}
         if answer_schema is not None:
             request["answer_schema"] = answer_schema
         if tools is not None:
@@ -134,7 +139,6 @@ class TrialContext:
         if max_tokens is not None:
             request["max_tokens"] = max_tokens
         llm = self.llm
-        seed = self.seed
 
         async def call() -> dict[str, Any]:
             if llm is None:  # replay serves every call from the log; reaching here is a bug

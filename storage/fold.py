@@ -100,7 +100,8 @@ class RunState:
         return best
 
 
-def _apply(state: RunState, e: StoredEvent) -> None:
+def apply_event(state: RunState, e: StoredEvent) -> None:
+    """Apply one event to a run state (the step of the fold)."""
     p = e.payload
     t = e.type
     if t == "effect.completed":
@@ -175,7 +176,7 @@ def fold_run(run_id: str, events: Iterable[StoredEvent]) -> RunState:
     state = RunState(run_id=run_id)
     for e in events:
         if e.run_id == run_id:
-            _apply(state, e)
+            apply_event(state, e)
     return state
 
 
@@ -186,5 +187,5 @@ def fold_all(events: Iterable[StoredEvent]) -> dict[str, RunState]:
         s = states.get(e.run_id)
         if s is None:
             s = states[e.run_id] = RunState(run_id=e.run_id)
-        _apply(s, e)
+        apply_event(s, e)
     return states

@@ -1,0 +1,185 @@
+"""GENIUS for small models (``--mode assisted``): the model still proposes every architecture; the program
+only validates, refuses, re-asks and summarises. Each behaviour is switchable (:class:`AssistOptions`) so its
+effect can be measured (benchmarks/search_quality.py).
+
+* refuse_repeats: an architecture already evaluated is refused with its recorded result and re-asked, at no
+  cost in budget (after ``max_refusals`` the repeat is accepted and counts, as in the paper).
+* sorted_history: the results are shown best first, with per-position statistics of what each value gave.
+* edit_requests: the model is asked to change one or two positions of the best architecture so far.
+* candidates > 1: several answers are sampled (different seeds, temperature >= 0.7) and the model picks one.
+* temperature_schedule "A:B": the temperature moves linearly from A at the first iteration to B at the last.
+"""
+
+from __future__ import annotations
+
+import json
+from statistics import mean
+from typing import Any
+
+from agent.answers import answer_name
+from agent.config import AssistOptions
+from agent.context import TrialContext, round_half_up
+from agent.strategies.base import Proposal, answer_format, ask_for_arch
+from agent.strategies.paper import results_lines, space_prompt, system_prompt
+from prompts import render
+from storage.journal import EffectFailed
+from tools.errors import UserError
+from tools.evaluation import Arch
+from tools.spaces.base import SearchSpace
+
+
+def parse_schedule(text: str) -> tuple[float, float] | None:
+    if not text:
+        return None
+    try:
+        start, end = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise UserError(f"--temperature-schedule must be START:END, e.g. 0.2:1.0; got {text!r}") from None
+    return start, end
+
+
+def sorted_results(ctx: TrialContext) -> str:
+    rows = sorted(ctx.evaluated(), key=lambda it: -(it.accuracy or 0.0))
+    seen: set[tuple[int, ...]] = set()
+    lines = []
+    for it in rows:
+        key = tuple(it.arch or ())
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append(f"{json.dumps(it.arch)}: {round_half_up(float(it.accuracy or 0), 2)}")
+    return "\n".join(lines)
+
+
+def position_statistics(space: SearchSpace, ctx: TrialContext) -> str:
+    """For each position and allowed value: mean accuracy of the evaluated architectures using it."""
+    evaluated = {tuple(it.arch): float(it.accuracy or 0) for it in ctx.evaluated() if it.arch}
+    lines = []
+    for i, (name, allowed) in enumerate(zip(space.position_names, space.positions, strict=True)):
+        parts = []
+        for v in allowed:
+            accs = [acc for arch, acc in evaluated.items() if arch[i] == v]
+            label = f"{v}" + (f" ({space.value_names[v]})" if space.value_names.get(v) else "")
+            parts.append(f"{label}: {mean(accs):.2f} ({len(accs)}x)" if accs else f"{label}: untried")
+        lines.append(f"{name}: " + "; ".join(parts))
+    return "\n".join(lines)
+
+
+class AssistedStrategy:
+    """GENIUS with the help small models need, each piece switchable."""
+
+    name = "genius-assisted"
+
+    def __init__(self, options: AssistOptions) -> None:
+        self.o = options
+        self.schedule = parse_schedule(options.temperature_schedule)
+
+    def temperature(self, ctx: TrialContext) -> float:
+        if self.schedule is None:
+            return ctx.temperature
+        start, end = self.schedule
+        n = max(1, ctx.config.iterations - 1)
+        return round(start + (end - start) * min(ctx.iterations_done, n) / n, 4)
+
+    def prompt(self, ctx: TrialContext) -> str:
+        space, name = ctx.space, answer_name(ctx.space)
+        parts = [space_prompt(space)]
+        if not ctx.evaluated():
+            parts.append(render("paper/closing", answer_name=name))
+            return "\n\n".join(parts)
+        if self.o.sorted_history:
+            parts.append(render("assisted/history", count=len(ctx.evaluated()), results=sorted_results(ctx)))
+            parts.append(render("assisted/statistics", statistics=position_statistics(space, ctx)))
+        else:
+            parts.append(render("paper/results_block", results=results_lines(ctx), answer_name=name))
+        best = ctx.best()
+        if self.o.edit_requests and best is not None:
+            parts.append(render("assisted/edit_request", answer_name=name, best=json.dumps(best.arch),
+                                best_accuracy=round_half_up(float(best.accuracy or 0), 2)))
+        else:
+            parts.append(render("assisted/improve_request", answer_name=name))
+        return "\n\n".join(parts)
+
+    async def run(self, ctx: TrialContext) -> None:
+        schema = answer_format(ctx)
+        system = system_prompt(ctx.space)
+        while ctx.budget_left > 0:
+            messages: list[dict[str, Any]] = [{"role": "system", "content": system},
+                                              {"role": "user", "content": self.prompt(ctx)}]
+            temp = self.temperature(ctx)
+            refusals, attempts = 0, 0
+            while True:
+                proposal = await self._propose(ctx, messages, schema, temp, refusals)
+                attempts += proposal.attempts
+                if proposal.arch is None:
+                    break
+                prior = ctx.previous(proposal.arch)
+                if prior is None or not self.o.refuse_repeats or refusals >= self.o.max_refusals:
+                    break
+                refusals += 1
+                message = render("assisted/repeat_refused", arch=json.dumps(list(proposal.arch)),
+                                 accuracy=round_half_up(float(prior.accuracy or 0), 2), rank=prior.rank,
+                                 size=ctx.space.size, answer_name=answer_name(ctx.space))
+                await ctx.reject(kind="repeat", answer=proposal.reply, message=message, attempt=refusals)
+                messages = [*proposal.messages, {"role": "user", "content": message}]
+            if proposal.arch is None:
+                await ctx.fail_iteration(proposal.failed or "no usable answer", attempts=attempts)
+                if proposal.failed.startswith("LLM call failed"):
+                    await ctx.finish("failed", proposal.failed)
+                    return
+                continue
+            evaluation, repeat = await ctx.evaluate(proposal.arch)
+            await ctx.complete_iteration(proposal.arch, evaluation, repeat=repeat, attempts=attempts,
+                                         extra={"refusals": refusals, "temperature": temp})
+        await ctx.finish("finished")
+
+    async def _propose(self, ctx: TrialContext, messages: list[dict[str, Any]], schema: dict[str, Any] | None,
+                       temp: float, refusals: int) -> Proposal:
+        if self.o.candidates <= 1:
+            return await ask_for_arch(ctx, messages, schema=schema, temperature=temp)
+        return await self._pick_from_candidates(ctx, messages, schema, max(temp, 0.7), refusals)
+
+    async def _pick_from_candidates(self, ctx: TrialContext, messages: list[dict[str, Any]],
+                                    schema: dict[str, Any] | None, temp: float, refusals: int) -> Proposal:
+        """Sample several answers, drop invalid ones and repeats, and let the model choose among the rest."""
+        found: list[tuple[Arch, str]] = []
+        attempts = 0
+        for k in range(self.o.candidates):
+            try:
+                reply = await ctx.ask(messages, answer_schema=schema, temperature=temp, purpose="candidate",
+                                      seed_offset=1 + k + 100 * refusals)
+            except EffectFailed as exc:
+                return Proposal(failed=f"LLM call failed: {exc.message}", attempts=attempts + 1, messages=messages)
+            attempts += 1
+            from agent.answers import parse_answer
+
+            parsed = parse_answer(ctx.space, str(reply.get("content") or ""))
+            if parsed.arch is not None and all(parsed.arch != a for a, _ in found):
+                found.append((parsed.arch, str(reply.get("content") or "")))
+        fresh = [(a, r) for a, r in found if ctx.previous(a) is None] or found
+        if not fresh:
+            return await ask_for_arch(ctx, messages, schema=schema, temperature=temp)
+        if len(fresh) == 1:
+            arch, raw = fresh[0]
+            return Proposal(arch=arch, attempts=attempts, reply=raw,
+                            messages=[*messages, {"role": "assistant", "content": raw}])
+        listing = "\n".join(f"{i + 1}. {json.dumps(list(a))}" for i, (a, _) in enumerate(fresh))
+        pick_messages = [*messages, {"role": "user", "content": render(
+            "assisted/pick_one", candidates=listing, answer_name=answer_name(ctx.space))}]
+        pick_schema = {"type": "integer", "enum": list(range(1, len(fresh) + 1))} if schema is not None else None
+        try:
+            reply = await ctx.ask(pick_messages, answer_schema=pick_schema, temperature=0.0, purpose="pick")
+        except EffectFailed as exc:
+            return Proposal(failed=f"LLM call failed: {exc.message}", attempts=attempts + 1, messages=messages)
+        choice = _first_int(str(reply.get("content") or ""))
+        index = choice - 1 if choice is not None and 1 <= choice <= len(fresh) else 0
+        arch, raw = fresh[index]
+        return Proposal(arch=arch, attempts=attempts + 1, reply=raw,
+                        messages=[*messages, {"role": "assistant", "content": raw}])
+
+
+def _first_int(text: str) -> int | None:
+    import re
+
+    m = re.search(r"\d+", text)
+    return int(m.group()) if m else None
