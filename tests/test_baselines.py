@@ -1,0 +1,80 @@
+"""Baselines on every space: budget, validity, reproducibility by seed, resume and exact replay."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agent.config import RunConfig
+from agent.orchestrator import load_run, replay_run, resume_run, start_run
+from agent.report import run_document
+from storage import EventLog
+from tools.spaces import SPACE_NAMES, get_space
+
+
+@pytest.mark.parametrize("space", SPACE_NAMES)
+@pytest.mark.parametrize("optimizer", ["random", "evolution", "local"])
+async def test_baseline_budget_validity_and_replay(tmp_path, tables, space, optimizer):
+    db = str(tmp_path / "log.sqlite")
+    config = RunConfig(space=space, optimizer=optimizer, trials=3, iterations=10, seed=7, parallel=3)
+    state = await start_run(config, db=db)
+    s = get_space(space)
+    assert state.status == "finished"
+    assert len(state.trials) == 3
+    for trial in state.trials.values():
+        assert trial.status == "finished"
+        assert len(trial.iterations) == 10  # exactly the budget
+        archs = [tuple(it.arch) for it in trial.iterations if it.arch]
+        assert len(archs) == 10
+        for arch in archs:
+            assert s.validate(arch) == arch
+            assert s.lookup(arch).accuracy == pytest.approx(
+                next(it.accuracy for it in trial.iterations if tuple(it.arch) == arch))
+        if optimizer == "random":
+            assert len(set(archs)) == 10  # without repeats
+    replayed = await replay_run(state.run_id, db=db)
+    assert run_document(replayed)["trials"] == run_document(state)["trials"]
+
+
+@pytest.mark.parametrize("optimizer", ["random", "evolution", "local"])
+async def test_baseline_reproducible_by_seed(tmp_path, tables, optimizer):
+    docs = []
+    for i in range(2):
+        config = RunConfig(space="channel_resnet", optimizer=optimizer, trials=2, iterations=10, seed=11)
+        docs.append(run_document(await start_run(config, db=str(tmp_path / f"{i}.sqlite"))))
+    assert docs[0]["trials"] == docs[1]["trials"]
+    other = run_document(await start_run(RunConfig(space="channel_resnet", optimizer=optimizer, trials=2,
+                                                   iterations=10, seed=12), db=str(tmp_path / "x.sqlite")))
+    assert other["trials"] != docs[0]["trials"]
+
+
+async def test_interrupted_baseline_resumes_to_the_same_result(tmp_path, tables):
+    db = str(tmp_path / "log.sqlite")
+    config = RunConfig(space="nas_macro", optimizer="evolution", trials=4, iterations=10, seed=3, parallel=2)
+    full = run_document(await start_run(config, db=str(tmp_path / "full.sqlite")))
+
+    # Interrupt the run as Ctrl-C would: cancel it after some events are committed.
+    task = asyncio.create_task(start_run(config, db=db, run_id="r1"))
+    log = await EventLog.open(db)
+    try:
+        while len(await log.read("r1")) < 40:
+            await asyncio.sleep(0.001)
+    finally:
+        await log.close()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    interrupted = await load_run("r1", db=db)
+    assert interrupted.status == "interrupted"
+    resumed = await resume_run("r1", db=db)
+    assert resumed.status == "finished"
+    assert run_document(resumed)["trials"] == full["trials"]
+    # every evaluation was performed once: one completed evaluate effect per evaluated (non-repeat) iteration
+    log = await EventLog.open(db)
+    try:
+        events = await log.read("r1")
+    finally:
+        await log.close()
+    evaluations = [e for e in events if e.type == "effect.completed" and e.payload["kind"] == "evaluate"]
+    assert len(evaluations) == sum(1 for t in resumed.trials.values() for it in t.iterations if not it.repeat)
