@@ -48,6 +48,7 @@ class RunConfig:
     max_params: int | None = None
     max_flops: int | None = None
     obfuscate: bool = False
+    obfuscation_seed: int | None = None  # drawn at start when --obfuscate and not given; recorded
     population: int = 5  # regularized evolution
     sample_size: int = 3  # regularized evolution
     max_tokens: int | None = None

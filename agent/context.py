@@ -12,7 +12,10 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
+import numpy as np
+
 from agent.config import RunConfig
+from agent.views import ModelView, make_view
 from storage.events import StoredEvent
 from storage.fold import IterationState, RunState, TrialState, apply_event
 from storage.journal import TrialJournal, as_stored_json
@@ -65,6 +68,46 @@ class TrialContext:
         self.seed = 0
         self.rng = random.Random(0)
         self.temperature = config.temperature
+        self.view: ModelView = make_view(space, obfuscate=config.obfuscate, seed=config.obfuscation_seed)
+
+    # ----------------------------------------------------------------------------------------- constraints
+    def constraint_violation(self, arch: Arch) -> str | None:
+        """Why ``arch`` is over the run's --max-params/--max-flops limit, or None when it is feasible."""
+        c = self.config
+        if c.max_params is None and c.max_flops is None:
+            return None
+        record = self.space.lookup(arch)
+        shown = self.view.show(arch)
+        if c.max_params is not None and record.params is not None and record.params > c.max_params:
+            return (f"{shown} has {record.params:,} parameters, over the limit of {c.max_params:,}; "
+                    f"propose a smaller {self.view.answer_name}")
+        if c.max_flops is not None and record.flops is not None and record.flops > c.max_flops:
+            return (f"{shown} needs {record.flops:,} FLOPs, over the limit of {c.max_flops:,}; "
+                    f"propose a smaller {self.view.answer_name}")
+        return None
+
+    def feasible(self, arch: Arch) -> bool:
+        return self.constraint_violation(arch) is None
+
+    def feasible_rank(self, evaluation: Evaluation) -> int | None:
+        """Strict rank of ``evaluation`` among the architectures within the run's limits (None without limits)."""
+        mask = feasible_mask(self.space, self.config.max_params, self.config.max_flops)
+        if mask is None:
+            return None
+        return 1 + int(((self.space.table().test_accuracy > evaluation.test_accuracy) & mask).sum())
+
+    def constraint_note(self) -> str:
+        """The sentence the prompt adds when the run has a size limit (empty otherwise)."""
+        c = self.config
+        limits = []
+        if c.max_params is not None:
+            limits.append(f"at most {c.max_params:,} parameters")
+        if c.max_flops is not None:
+            limits.append(f"at most {c.max_flops:,} FLOPs")
+        if not limits:
+            return ""
+        return ("Constraint: the model must have " + " and ".join(limits) +
+                ". Proposals over the limit are refused and not evaluated.")
 
     # ---------------------------------------------------------------------------------------------- state
     @property
@@ -176,6 +219,9 @@ class TrialContext:
             "iteration": self.iterations_done, "status": "ok", "arch": list(arch), "key": self.space.key(arch),
             "evaluation": evaluation.to_json(), "repeat": repeat, "attempts": attempts,
         }
+        rank = self.feasible_rank(evaluation)
+        if rank is not None:
+            payload["feasible_rank"] = rank
         if extra:
             payload.update(extra)
         await self._record("iteration.completed", payload)
@@ -190,6 +236,19 @@ class TrialContext:
         await self._record("attempt.rejected", {
             "iteration": self.iterations_done, "attempt": attempt, "kind": kind, "answer": answer[:2000],
             "message": message})
+
+
+def feasible_mask(space: SearchSpace, max_params: int | None, max_flops: int | None) -> Any:
+    """Boolean array over the space's index: which architectures are within the limits (None: no limits)."""
+    if max_params is None and max_flops is None:
+        return None
+    t = space.table()
+    mask = np.ones(space.size, dtype=bool)
+    if max_params is not None and t.params is not None:
+        mask &= t.params <= max_params
+    if max_flops is not None and t.flops is not None:
+        mask &= t.flops <= max_flops
+    return mask
 
 
 def _evaluation_of(it: IterationState) -> Evaluation:

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from agent.config import RunConfig, code_version
-from agent.context import Listener, TrialContext
+from agent.context import Listener, TrialContext, feasible_mask
 from agent.evaluators import make_evaluator
 from agent.strategies import make_strategy
 from storage import (
@@ -62,8 +62,13 @@ def _check_config(config: RunConfig) -> None:
     space = get_space(config.space, config.data_dir)  # unknown space -> UserError listing the names
     if config.evaluator == "table":
         space.table()  # a missing or corrupted table fails here, before anything is written
-    if (config.max_params or config.max_flops) and space.table().params is None:
-        raise UserError(f"--max-params/--max-flops need a table with params/FLOPs; {space.name} has none")
+    if config.max_params is not None or config.max_flops is not None:
+        if space.table().params is None:
+            raise UserError(f"--max-params/--max-flops need a table with params and FLOPs (nas_macro, channel_*); "
+                            f"{space.name} has none")
+        mask = feasible_mask(space, config.max_params, config.max_flops)
+        if mask is not None and not mask.any():
+            raise UserError("no architecture of the space is within --max-params/--max-flops; raise the limit")
 
 
 async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, listener: Listener | None = None,
@@ -72,6 +77,8 @@ async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, li
     _check_config(config)
     run_id = run_id or new_run_id()
     config = replace(config, code_version=config.code_version or code_version())
+    if config.obfuscate and config.obfuscation_seed is None:
+        config = replace(config, obfuscation_seed=secrets.randbits(31) if config.seed is None else config.seed)
     log_ = await EventLog.open(db)
     llm = None
     try:

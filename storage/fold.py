@@ -23,6 +23,7 @@ class IterationState:
     test_accuracy: float | None = None
     rank: int | None = None
     paper_rank: int | None = None
+    feasible_rank: int | None = None  # rank among the architectures within the run's size limits
     params: int | None = None
     flops: int | None = None
     repeat: bool = False
@@ -132,7 +133,8 @@ def apply_event(state: RunState, e: StoredEvent) -> None:
         trial.iterations.append(IterationState(
             iteration=int(p["iteration"]), status=str(p.get("status", "ok")), arch=p.get("arch"),
             key=p.get("key"), accuracy=ev.get("accuracy"), test_accuracy=ev.get("test_accuracy"),
-            rank=ev.get("rank"), paper_rank=ev.get("paper_rank"), params=ev.get("params"),
+            rank=ev.get("rank"), paper_rank=ev.get("paper_rank"), feasible_rank=p.get("feasible_rank"),
+            params=ev.get("params"),
             flops=ev.get("flops"), repeat=bool(p.get("repeat", False)), attempts=int(p.get("attempts", 1)),
             reason=str(p.get("reason", ""))))
     elif t == "attempt.rejected":

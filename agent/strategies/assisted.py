@@ -12,20 +12,18 @@ effect can be measured (benchmarks/search_quality.py).
 
 from __future__ import annotations
 
-import json
+import re
 from statistics import mean
 from typing import Any
 
-from agent.answers import answer_name
 from agent.config import AssistOptions
 from agent.context import TrialContext, round_half_up
 from agent.strategies.base import Proposal, answer_format, ask_for_arch
-from agent.strategies.paper import results_lines, space_prompt, system_prompt
+from agent.strategies.paper import results_lines, task_prompt
 from prompts import render
 from storage.journal import EffectFailed
 from tools.errors import UserError
 from tools.evaluation import Arch
-from tools.spaces.base import SearchSpace
 
 
 def parse_schedule(text: str) -> tuple[float, float] | None:
@@ -47,19 +45,21 @@ def sorted_results(ctx: TrialContext) -> str:
         if key in seen:
             continue
         seen.add(key)
-        lines.append(f"{json.dumps(it.arch)}: {round_half_up(float(it.accuracy or 0), 2)}")
+        lines.append(f"{ctx.view.show(key)}: {round_half_up(float(it.accuracy or 0), 2)}")
     return "\n".join(lines)
 
 
-def position_statistics(space: SearchSpace, ctx: TrialContext) -> str:
-    """For each position and allowed value: mean accuracy of the evaluated architectures using it."""
+def position_statistics(ctx: TrialContext) -> str:
+    """For each position and allowed value (as the model sees them): mean accuracy of the evaluated
+    architectures using it."""
+    view = ctx.view
     evaluated = {tuple(it.arch): float(it.accuracy or 0) for it in ctx.evaluated() if it.arch}
     lines = []
-    for i, (name, allowed) in enumerate(zip(space.position_names, space.positions, strict=True)):
+    for j, name in enumerate(view.position_names):
+        real = view.real_position(j)
         parts = []
-        for v in allowed:
-            accs = [acc for arch, acc in evaluated.items() if arch[i] == v]
-            label = f"{v}" + (f" ({space.value_names[v]})" if space.value_names.get(v) else "")
+        for label, value in view.options(j):
+            accs = [acc for arch, acc in evaluated.items() if arch[real] == value]
             parts.append(f"{label}: {mean(accs):.2f} ({len(accs)}x)" if accs else f"{label}: untried")
         lines.append(f"{name}: " + "; ".join(parts))
     return "\n".join(lines)
@@ -82,19 +82,19 @@ class AssistedStrategy:
         return round(start + (end - start) * min(ctx.iterations_done, n) / n, 4)
 
     def prompt(self, ctx: TrialContext) -> str:
-        space, name = ctx.space, answer_name(ctx.space)
-        parts = [space_prompt(space)]
+        name = ctx.view.answer_name
+        parts = [task_prompt(ctx)]
         if not ctx.evaluated():
             parts.append(render("paper/closing", answer_name=name))
             return "\n\n".join(parts)
         if self.o.sorted_history:
             parts.append(render("assisted/history", count=len(ctx.evaluated()), results=sorted_results(ctx)))
-            parts.append(render("assisted/statistics", statistics=position_statistics(space, ctx)))
+            parts.append(render("assisted/statistics", statistics=position_statistics(ctx)))
         else:
             parts.append(render("paper/results_block", results=results_lines(ctx), answer_name=name))
         best = ctx.best()
         if self.o.edit_requests and best is not None:
-            parts.append(render("assisted/edit_request", answer_name=name, best=json.dumps(best.arch),
+            parts.append(render("assisted/edit_request", answer_name=name, best=ctx.view.show(tuple(best.arch or ())),
                                 best_accuracy=round_half_up(float(best.accuracy or 0), 2)))
         else:
             parts.append(render("assisted/improve_request", answer_name=name))
@@ -102,7 +102,7 @@ class AssistedStrategy:
 
     async def run(self, ctx: TrialContext) -> None:
         schema = answer_format(ctx)
-        system = system_prompt(ctx.space)
+        system = ctx.view.system_prompt()
         while ctx.budget_left > 0:
             messages: list[dict[str, Any]] = [{"role": "system", "content": system},
                                               {"role": "user", "content": self.prompt(ctx)}]
@@ -117,9 +117,9 @@ class AssistedStrategy:
                 if prior is None or not self.o.refuse_repeats or refusals >= self.o.max_refusals:
                     break
                 refusals += 1
-                message = render("assisted/repeat_refused", arch=json.dumps(list(proposal.arch)),
+                message = render("assisted/repeat_refused", arch=ctx.view.show(proposal.arch),
                                  accuracy=round_half_up(float(prior.accuracy or 0), 2), rank=prior.rank,
-                                 size=ctx.space.size, answer_name=answer_name(ctx.space))
+                                 size=ctx.space.size, answer_name=ctx.view.answer_name)
                 await ctx.reject(kind="repeat", answer=proposal.reply, message=message, attempt=refusals)
                 messages = [*proposal.messages, {"role": "user", "content": message}]
             if proposal.arch is None:
@@ -151,10 +151,9 @@ class AssistedStrategy:
             except EffectFailed as exc:
                 return Proposal(failed=f"LLM call failed: {exc.message}", attempts=attempts + 1, messages=messages)
             attempts += 1
-            from agent.answers import parse_answer
-
-            parsed = parse_answer(ctx.space, str(reply.get("content") or ""))
-            if parsed.arch is not None and all(parsed.arch != a for a, _ in found):
+            parsed = ctx.view.parse(str(reply.get("content") or ""))
+            if (parsed.arch is not None and ctx.constraint_violation(parsed.arch) is None
+                    and all(parsed.arch != a for a, _ in found)):
                 found.append((parsed.arch, str(reply.get("content") or "")))
         fresh = [(a, r) for a, r in found if ctx.previous(a) is None] or found
         if not fresh:
@@ -163,9 +162,9 @@ class AssistedStrategy:
             arch, raw = fresh[0]
             return Proposal(arch=arch, attempts=attempts, reply=raw,
                             messages=[*messages, {"role": "assistant", "content": raw}])
-        listing = "\n".join(f"{i + 1}. {json.dumps(list(a))}" for i, (a, _) in enumerate(fresh))
+        listing = "\n".join(f"{i + 1}. {ctx.view.show(a)}" for i, (a, _) in enumerate(fresh))
         pick_messages = [*messages, {"role": "user", "content": render(
-            "assisted/pick_one", candidates=listing, answer_name=answer_name(ctx.space))}]
+            "assisted/pick_one", candidates=listing, answer_name=ctx.view.answer_name)}]
         pick_schema = {"type": "integer", "enum": list(range(1, len(fresh) + 1))} if schema is not None else None
         try:
             reply = await ctx.ask(pick_messages, answer_schema=pick_schema, temperature=0.0, purpose="pick")
@@ -179,7 +178,5 @@ class AssistedStrategy:
 
 
 def _first_int(text: str) -> int | None:
-    import re
-
     m = re.search(r"\d+", text)
     return int(m.group()) if m else None

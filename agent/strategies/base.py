@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agent.answers import ParsedAnswer, answer_name, parse_answer
+from agent.answers import ParsedAnswer
 from agent.context import TrialContext
 from prompts import render
 from storage.journal import EffectFailed
@@ -36,7 +36,7 @@ def answer_format(ctx: TrialContext, *, with_rationale: bool = False) -> dict[st
     """The JSON schema to ask for, when the run uses structured output."""
     if not ctx.config.structured_output:
         return None
-    schema = ctx.space.answer_schema()
+    schema = ctx.view.answer_schema()
     if not with_rationale:
         return schema
     return {
@@ -62,15 +62,20 @@ async def ask_for_arch(ctx: TrialContext, messages: list[dict[str, Any]], *, sch
             return Proposal(failed=f"LLM call failed: {exc.message}", attempts=attempt, messages=convo)
         content = str(reply.get("content") or "")
         last = content
-        parsed: ParsedAnswer = parse_answer(ctx.space, content)
+        parsed: ParsedAnswer = ctx.view.parse(content)
         convo_with_reply = [*convo, {"role": "assistant", "content": content}]
+        kind = "invalid"
         if parsed.arch is not None:
-            return Proposal(arch=parsed.arch, attempts=attempt, reply=content, messages=convo_with_reply)
-        if parsed.stop:
+            violation = ctx.constraint_violation(parsed.arch)
+            if violation is None:
+                return Proposal(arch=parsed.arch, attempts=attempt, reply=content, messages=convo_with_reply)
+            kind, message = "constraint", violation
+        elif parsed.stop:
             return Proposal(stop=True, attempts=attempt, reply=content, messages=convo_with_reply)
-        message = parsed.error or "unusable answer"
-        await ctx.reject(kind="invalid", answer=content, message=message, attempt=attempt)
+        else:
+            message = parsed.error or "unusable answer"
+        await ctx.reject(kind=kind, answer=content, message=message, attempt=attempt)
         convo = [*convo_with_reply, {"role": "user", "content": render(
-            "paper/invalid_answer", error=message, answer_name=answer_name(ctx.space))}]
+            "paper/invalid_answer", error=message, answer_name=ctx.view.answer_name)}]
     return Proposal(failed=f"no valid answer in {ctx.config.max_attempts} attempts", attempts=ctx.config.max_attempts,
                     reply=last, messages=convo)

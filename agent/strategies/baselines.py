@@ -15,7 +15,11 @@ from tools.evaluation import Arch
 
 
 def _random_arch(ctx: TrialContext) -> Arch:
-    return ctx.space.from_index(ctx.rng.randrange(ctx.space.size))
+    """A uniform sample among the architectures within the run's limits (all of them without limits)."""
+    while True:
+        arch = ctx.space.from_index(ctx.rng.randrange(ctx.space.size))
+        if ctx.feasible(arch):
+            return arch
 
 
 def _mutate(ctx: TrialContext, arch: Arch) -> Arch:
@@ -77,10 +81,12 @@ class RegularizedEvolution:
             sample = ctx.rng.sample(list(pop), min(self.sample_size, len(pop)))
             parent = max(sample, key=lambda m: m[1])[0]
             child = _mutate(ctx, parent)
-            for _ in range(20):  # prefer an unseen child; a repeat would waste the evaluation
-                if child not in seen:
+            for _ in range(50):  # prefer an unseen feasible child; a repeat would waste the evaluation
+                if child not in seen and ctx.feasible(child):
                     break
                 child = _mutate(ctx, parent)
+            if not ctx.feasible(child):
+                child = _random_arch(ctx)
             seen.add(child)
             pop.append((child, await _evaluate(ctx, child)))
             pop.popleft()
@@ -115,7 +121,7 @@ class LocalSearch:
                 for n in neighbours:
                     if ctx.budget_left <= 0:
                         break
-                    if n in seen:
+                    if n in seen or not ctx.feasible(n):
                         continue
                     acc = await score(n)
                     if acc > best_acc:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent.answers import answer_name, example_answer
+from agent.answers import example_answer
 from agent.context import TrialContext, round_half_up
 from agent.strategies.base import Proposal, answer_format, ask_for_arch
 from prompts import render
@@ -40,10 +40,16 @@ def system_prompt(space: SearchSpace) -> str:
     return render("paper/nb201_system" if space.family == "nb201" else "paper/nas_macro_system")
 
 
+def task_prompt(ctx: TrialContext) -> str:
+    """The space prompt as the model sees it, with the run's size limit when it has one."""
+    note = ctx.constraint_note()
+    return ctx.view.space_prompt() + (f"\n\n{note}" if note else "")
+
+
 def results_lines(ctx: TrialContext) -> str:
     """``<list as proposed> gives an accuracy of <acc>%`` for every earlier evaluated proposal, in order."""
-    return "\n".join(f"{json.dumps(it.arch)} gives an accuracy of {round_half_up(float(it.accuracy or 0), 2)}%"
-                     for it in ctx.evaluated())
+    return "\n".join(f"{ctx.view.show(tuple(it.arch or ()))} gives an accuracy of "
+                     f"{round_half_up(float(it.accuracy or 0), 2)}%" for it in ctx.evaluated())
 
 
 class PaperStrategy:
@@ -58,10 +64,9 @@ class PaperStrategy:
             await self._rebuilt_conversation(ctx)
 
     async def _rebuilt_conversation(self, ctx: TrialContext) -> None:
-        space = ctx.space
-        name = answer_name(space)
-        system = system_prompt(space)
-        base = space_prompt(space)
+        name = ctx.view.answer_name
+        system = ctx.view.system_prompt()
+        base = task_prompt(ctx)
         schema = answer_format(ctx)
         while ctx.budget_left > 0:
             parts = [base]
@@ -75,11 +80,10 @@ class PaperStrategy:
         await ctx.finish("finished")
 
     async def _growing_chat(self, ctx: TrialContext) -> None:
-        space = ctx.space
         schema = answer_format(ctx, with_rationale=True)
         messages: list[dict[str, Any]] = [
-            {"role": "system", "content": system_prompt(space)},
-            {"role": "user", "content": space_prompt(space)},
+            {"role": "system", "content": ctx.view.system_prompt()},
+            {"role": "user", "content": task_prompt(ctx)},
         ]
         while ctx.budget_left > 0:
             proposal = await ask_for_arch(ctx, messages, schema=schema)
@@ -110,4 +114,4 @@ class PaperStrategy:
         return True
 
 
-__all__ = ["PaperStrategy", "example_answer", "results_lines", "space_prompt", "system_prompt"]
+__all__ = ["PaperStrategy", "example_answer", "results_lines", "space_prompt", "system_prompt", "task_prompt"]

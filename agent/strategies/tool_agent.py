@@ -15,17 +15,15 @@ from langchain_core.tools import StructuredTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
 
-from agent.answers import answer_name, example_answer
 from agent.context import TrialContext, round_half_up
 from agent.strategies.assisted import position_statistics, sorted_results
-from agent.strategies.paper import space_prompt
+from agent.strategies.paper import task_prompt
 from prompts import render
 from storage.journal import EffectFailed
-from tools.spaces.base import InvalidArchitecture
 
 
 class EvaluateArgs(BaseModel):
-    architecture: list[int] = Field(description="the architecture: one value per searchable position, in order")
+    architecture: list[int | str] = Field(description="the architecture: one value per searchable position, in order")
 
 
 class NoArgs(BaseModel):
@@ -34,20 +32,23 @@ class NoArgs(BaseModel):
 
 def build_tools(ctx: TrialContext) -> list[StructuredTool]:
     """The agent's tools, bound to this trial's context."""
-    space = ctx.space
 
-    async def evaluate_architecture(architecture: list[int]) -> str:
+    async def evaluate_architecture(architecture: list[int | str]) -> str:
         if ctx.budget_left <= 0:
             return "The evaluation budget is spent; no more evaluations are possible."
-        try:
-            arch = space.validate(architecture)
-        except InvalidArchitecture as exc:
-            await ctx.reject(kind="invalid", answer=json.dumps(architecture), message=str(exc), attempt=1)
-            return f"Invalid architecture: {exc}"
+        parsed = ctx.view.parse(json.dumps(architecture))
+        if parsed.arch is None:
+            await ctx.reject(kind="invalid", answer=json.dumps(architecture), message=str(parsed.error), attempt=1)
+            return f"Invalid architecture: {parsed.error}"
+        violation = ctx.constraint_violation(parsed.arch)
+        if violation is not None:
+            await ctx.reject(kind="constraint", answer=json.dumps(architecture), message=violation, attempt=1)
+            return f"Refused, not evaluated: {violation}"
+        arch = parsed.arch
         evaluation, repeat = await ctx.evaluate(arch)
         await ctx.complete_iteration(arch, evaluation, repeat=repeat)
         note = " (already evaluated earlier; this still used one evaluation)" if repeat else ""
-        return (f"{json.dumps(list(arch))}: {space.searched_metric} {round_half_up(evaluation.accuracy, 2)}%"
+        return (f"{ctx.view.show(arch)}: accuracy {round_half_up(evaluation.accuracy, 2)}%"
                 f"{note}. Evaluations left: {ctx.budget_left}.")
 
     async def query_history() -> str:
@@ -56,16 +57,16 @@ def build_tools(ctx: TrialContext) -> list[StructuredTool]:
         best = ctx.best()
         assert best is not None
         return (f"Evaluated so far, best first:\n{sorted_results(ctx)}\n\nPer position:\n"
-                f"{position_statistics(space, ctx)}\n\nBest: {json.dumps(best.arch)} "
+                f"{position_statistics(ctx)}\n\nBest: {ctx.view.show(tuple(best.arch or ()))} "
                 f"({round_half_up(float(best.accuracy or 0), 2)}%). Evaluations left: {ctx.budget_left}.")
 
     async def describe_space() -> str:
-        return space.describe()
+        return ctx.view.space_prompt()
 
     return [
         StructuredTool.from_function(coroutine=evaluate_architecture, name="evaluate_architecture",
-                                     description=f"Train and test one architecture and return its "
-                                                 f"{space.searched_metric}. Costs one evaluation.",
+                                     description="Train and test one architecture and return its accuracy. "
+                                                 "Costs one evaluation.",
                                      args_schema=EvaluateArgs),
         StructuredTool.from_function(coroutine=query_history, name="query_history",
                                      description="What was evaluated so far (best first), per-position "
@@ -89,9 +90,9 @@ class ToolAgentStrategy:
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": render("agent/system")},
             {"role": "user", "content": render(
-                "agent/task", space_prompt=space_prompt(space), budget=ctx.config.iterations,
-                answer_name=answer_name(space), n=len(space.positions), value_kind=space.value_kind,
-                example=example_answer(space))},
+                "agent/task", space_prompt=task_prompt(ctx), budget=ctx.config.iterations,
+                answer_name=ctx.view.answer_name, n=len(space.positions), value_kind=ctx.view.value_kind,
+                example=ctx.view.example)},
         ]
         max_turns = 4 * ctx.config.iterations + 4
         for _ in range(max_turns):
@@ -108,7 +109,7 @@ class ToolAgentStrategy:
                 await ctx.reject(kind="no_tool_call", answer=str(reply.get("content") or ""),
                                  message="answered without calling a tool", attempt=1)
                 messages.append({"role": "user", "content": render(
-                    "agent/nudge", answer_name=answer_name(space), budget=ctx.budget_left)})
+                    "agent/nudge", answer_name=ctx.view.answer_name, budget=ctx.budget_left)})
                 continue
             for call in calls:
                 tool = tools.get(str(call.get("name")))
