@@ -177,3 +177,43 @@ async def cmd_spaces(args: argparse.Namespace) -> int:
                       f"{r['searched_metric']} / {r['reported_metric']}", "present" if r["data_present"] else "missing")
     _console().print(table)
     return 0
+
+
+async def cmd_compare(args: argparse.Namespace) -> int:
+    from agent.compare import CompareSpec, compare_tables, parse_optimizers, run_compare
+    from agent.config import RunConfig
+
+    optimizers = parse_optimizers(args.optimizers)
+    base = RunConfig(space=args.space, optimizer=optimizers[0], mode=args.mode, llm=args.llm, base_url=args.base_url,
+                     trials=args.trials, iterations=args.iterations, seed=args.seed, parallel=args.parallel,
+                     data_dir=args.data_dir)
+    # Progress goes to stderr under --json so that stdout stays one JSON document.
+    out = sys.stderr if args.json else sys.stdout
+    doc, samples = await run_compare(CompareSpec(base=base, optimizers=optimizers, reuse=args.reuse), db=args.db,
+                                     note=lambda text: print(text, file=out, flush=True))
+    if args.plot:
+        from agent.plots import plot_compare
+
+        plot_compare({s.label: s.curves for s in samples}, args.plot,
+                     title=f"{args.space}: best-so-far rank per iteration, {args.trials} trials")
+    if args.json:
+        print_json(doc)
+    else:
+        console = _console()
+        for table in compare_tables(doc):
+            console.print(table)
+    return 0
+
+
+async def cmd_report(args: argparse.Namespace) -> int:
+    from agent.html_report import render_report
+
+    states = [await orchestrator.load_run(run_id, db=args.db) for run_id in args.run_ids]
+    page = render_report(states)
+    try:
+        with open(args.html, "w", encoding="utf-8") as fh:
+            fh.write(page)
+    except OSError as exc:
+        raise UserError(f"cannot write {args.html}: {exc.strerror}; pass --html with a writable path") from exc
+    print(f"wrote {args.html} ({len(states)} run{'s' if len(states) != 1 else ''})")
+    return 0
