@@ -30,12 +30,17 @@ def _save(fig: Figure, path: Target) -> None:
     fig.savefig(path, format="png", dpi=110)
 
 
+def _plain(text: object) -> str:
+    """Text from the log shown literally: matplotlib would read ``$...$`` as math (and fail on a lone ``$``)."""
+    return str(text).replace("$", r"\$")
+
+
 def _title(state: RunState) -> str:
     c = state.config
     who = str(c.get("optimizer", "genius"))
     if who == "genius":
         who += f" ({c.get('llm')}, {c.get('mode')})"
-    return f"run {state.run_id}: {c.get('space')}, {who}, {len(state.trials)} trials - {state.status}"
+    return _plain(f"run {state.run_id}: {c.get('space')}, {who}, {len(state.trials)} trials - {state.status}")
 
 
 def plot_run(state: RunState, path: Target, *, optimum: tuple[float, int] | None = None) -> None:
@@ -118,7 +123,7 @@ def plot_compare(curves: Mapping[str, Sequence[Sequence[float]] | np.ndarray], p
         x = np.arange(m.shape[1])
         mean, _ = stats.column_mean_median(m)
         lo, hi = stats.column_mean_bands(m, resamples=resamples, seed=seed)
-        ax.plot(x, mean, marker="o", markersize=4, color=colour, label=f"{label} (n={m.shape[0]})")
+        ax.plot(x, mean, marker="o", markersize=4, color=colour, label=_plain(f"{label} (n={m.shape[0]})"))
         ax.fill_between(x, lo, hi, color=colour, alpha=0.2, linewidth=0)
     ax.axhline(1, color="black", linestyle="--", linewidth=1.2, label="optimum (rank 1)")
     ax.set_yscale("log")
@@ -130,7 +135,7 @@ def plot_compare(curves: Mapping[str, Sequence[Sequence[float]] | np.ndarray], p
         ax.set_xlim(-0.3, width - 0.7)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(loc="best", fontsize="small")
-    ax.set_title(title or "anytime performance: mean with 95% bootstrap band", fontsize="medium")
+    ax.set_title(_plain(title or "anytime performance: mean with 95% bootstrap band"), fontsize="medium")
     _save(fig, path)
 
 
