@@ -22,6 +22,7 @@ trial.finished     a trial ended (status, reason).
 from __future__ import annotations
 
 import json
+import operator
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,6 +69,13 @@ class Event:
             raise ValueError(f"unknown event type {self.type!r}")
         if self.schema_version == 0:
             object.__setattr__(self, "schema_version", EVENT_TYPES[self.type])
+        # Normalize to the types the columns give back: the hash covers these values, so an int ``ts`` (or a
+        # bool/numpy ``trial``) hashed as written would not match the REAL/INTEGER read back by ``verify``.
+        object.__setattr__(self, "ts", float(self.ts))
+        for name in ("trial", "step"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, operator.index(value))
 
     def payload_text(self) -> str:
         """The payload as stored: secrets redacted, canonical JSON."""

@@ -38,6 +38,9 @@ from tools.errors import GeniusError
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x47454E49  # "GENI"
 GENESIS_HASH = "0" * 64
+_INF = float("inf")
+# JSON string literal exactly as the canonical encoder writes it (ensure_ascii=False).
+_js = json.encoder.encode_basestring
 DEFAULT_DB = Path("runs") / "genius.sqlite"
 
 _DDL = """
@@ -63,7 +66,15 @@ CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 """
 
 _COLUMNS = "seq, run_id, trial, step, type, effect_key, schema_version, ts, payload, hash"
-_INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES {_ROW}"
+# Batches up to this many rows go in as one multi-row INSERT: 10 parameters a row stays under 999, the
+# smallest parameter limit any SQLite build has had.
+_ROWS_PER_STATEMENT = 99
+
+
+def _insert_sql(rows: int) -> str:
+    return f"INSERT INTO events ({_COLUMNS}) VALUES " + ", ".join([_ROW] * rows)
 
 
 def event_hash(
@@ -78,9 +89,24 @@ def event_hash(
     ts: float,
     payload_text: str,
 ) -> str:
-    """Hash of one event: its content (``seq`` included, so reordering shows) chained to the previous hash."""
-    head = canonical_json([seq, run_id, trial, step, type_, effect_key, schema_version, ts])
+    """Hash of one event: its content (``seq`` included, so reordering shows) chained to the previous hash.
+
+    The hashed head is ``canonical_json([seq, run_id, trial, step, type, effect_key, schema_version, ts])``;
+    it is spelled out here because this runs for every event written and verified (the general encoder costs
+    several times more). :func:`_head_reference` is the definition; the tests hold the two equal.
+    """
+    if type(ts) is not float or ts != ts or ts in (_INF, -_INF):  # rare: let the encoder convert or refuse
+        head = canonical_json([seq, run_id, trial, step, type_, effect_key, schema_version, ts])
+    else:
+        head = (f"[{int(seq)},{_js(run_id)},{'null' if trial is None else int(trial)},"
+                f"{'null' if step is None else int(step)},{_js(type_)},"
+                f"{'null' if effect_key is None else _js(effect_key)},{int(schema_version)},{float.__repr__(ts)}]")
     return hashlib.sha256(f"{prev_hash}\n{head}\n{payload_text}".encode()).hexdigest()
+
+
+def _head_reference(seq: int, run_id: str, trial: int | None, step: int | None, type_: str,
+                    effect_key: str | None, schema_version: int, ts: float) -> str:
+    return canonical_json([seq, run_id, trial, step, type_, effect_key, schema_version, ts])
 
 
 @dataclass(frozen=True)
@@ -143,6 +169,7 @@ class EventLog:
         self._keys: dict[str, set[str]] = {}  # run_id -> effect keys already stored (loaded lazily)
         self._lock_fd: int | None = None
         self._closed = False
+        self.commits = 0  # write transactions committed by this log (group commit makes it << events)
 
     # ----------------------------------------------------------------------------------------- opening
     @classmethod
@@ -161,7 +188,9 @@ class EventLog:
                     raise NotAnEventLog(f"no event log at {spath}; pass the --db PATH of an existing log")
                 p.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = await aiosqlite.connect(spath)
+            # Autocommit: transactions are explicit (see _insert), so a small batch is one statement and one
+            # trip to aiosqlite's thread instead of two (execute, then commit).
+            conn = await aiosqlite.connect(spath, isolation_level=None)
         except sqlite3.Error as exc:
             raise _map_sqlite_error(exc, spath) from exc
         log = cls(spath, conn, writable=writable)
@@ -202,7 +231,6 @@ class EventLog:
                 await self._conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 if version < SCHEMA_VERSION:
                     await self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                await self._conn.commit()
             row = await (await self._conn.execute(
                 "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")).fetchone()
         except sqlite3.Error as exc:
@@ -304,40 +332,51 @@ class EventLog:
         seq, prev = self._last_seq, self._last_hash
         rows: list[tuple[Any, ...]] = []
         new_keys: list[tuple[str, str]] = []
-        results: list[list[StoredEvent | None]] = []
+        plan: list[list[int]] = []  # per pending batch: the row index of each event, -1 for a duplicate
         batch_keys: set[tuple[str, str]] = set()
         keys = self._keys
         for p in pending:
-            out: list[StoredEvent | None] = []
+            idx: list[int] = []
             for ev, text in zip(p.events, p.texts, strict=True):
                 run_id, key = ev.run_id, ev.effect_key
                 if key is not None:
                     k = (run_id, key)
                     if key in keys[run_id] or k in batch_keys:
-                        out.append(None)
+                        idx.append(-1)
                         continue
                     batch_keys.add(k)
                     new_keys.append(k)
                 seq += 1
                 h = event_hash(prev, seq, run_id, ev.trial, ev.step, ev.type, key, ev.schema_version, ev.ts, text)
+                idx.append(len(rows))
                 rows.append((seq, run_id, ev.trial, ev.step, ev.type, key, ev.schema_version, ev.ts, text, h))
-                out.append(StoredEvent(seq=seq, type=ev.type, run_id=run_id, payload=json.loads(text),
-                                       trial=ev.trial, step=ev.step, effect_key=key,
-                                       schema_version=ev.schema_version, ts=ev.ts, hash=h))
                 prev = h
-            results.append(out)
-        if rows:
-            try:
-                await self._conn.executemany(_INSERT, rows)
-                await self._conn.commit()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await self._conn.rollback()
-                raise
-            self._last_seq, self._last_hash = seq, prev
-            for run_id, key in new_keys:
-                keys[run_id].add(key)
-        return results
+            plan.append(idx)
+        if not rows:
+            return [[None] * len(idx) for idx in plan]
+        await self._insert(rows)
+        stored = [StoredEvent(seq=r[0], type=r[4], run_id=r[1], payload=json.loads(r[8]), trial=r[2], step=r[3],
+                              effect_key=r[5], schema_version=r[6], ts=r[7], hash=r[9]) for r in rows]
+        self.commits += 1
+        self._last_seq, self._last_hash = seq, prev
+        for run_id, key in new_keys:
+            keys[run_id].add(key)
+        return [[stored[i] if i >= 0 else None for i in idx] for idx in plan]
+
+    async def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` in one transaction that is committed when this returns."""
+        if len(rows) <= _ROWS_PER_STATEMENT:
+            # In autocommit mode one statement is one transaction: all rows or none, committed on return.
+            await self._conn.execute(_insert_sql(len(rows)), [v for row in rows for v in row])
+            return
+        await self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            await self._conn.executemany(_INSERT, rows)
+            await self._conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._conn.execute("ROLLBACK")
+            raise
 
     # ----------------------------------------------------------------------------------------- reading
     async def read(self, run_id: str | None = None, *, after_seq: int = 0) -> list[StoredEvent]:

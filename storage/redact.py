@@ -42,15 +42,32 @@ def redact_text(text: str) -> str:
 def redact(value: Any) -> Any:
     """Return a copy of ``value`` (JSON-like) with secret-named fields and credential-looking strings masked."""
     cls = type(value)
-    if cls is int or cls is float or cls is bool or value is None:  # the common leaves, checked cheaply first
+    if cls is dict:
+        return _redact_dict(value)
+    if cls is str:
+        return redact_text(value)
+    if cls is int or cls is float or cls is bool or value is None:
         return value
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        return {
-            k: (REDACTED if isinstance(k, str) and is_secret_key(k) and v not in (None, "") else redact(v))
-            for k, v in value.items()
-        }
+        return _redact_dict(value)
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
+
+
+def _redact_dict(value: dict[Any, Any]) -> dict[Any, Any]:
+    # This runs for every event appended: leaves are handled inline rather than by a call per value.
+    out: dict[Any, Any] = {}
+    for k, v in value.items():
+        cls = type(v)
+        if isinstance(k, str) and is_secret_key(k) and v is not None and v != "":
+            out[k] = REDACTED
+        elif cls is str:
+            out[k] = redact_text(v)
+        elif cls is int or cls is float or cls is bool or v is None:
+            out[k] = v
+        else:
+            out[k] = redact(v)
+    return out

@@ -7,8 +7,10 @@ Every backend we might add must pass these. Nothing here asserts on wall-clock t
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
+import random
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from storage import (
     StorageError,
     StoredEvent,
 )
-from storage.log import SCHEMA_VERSION
+from storage.log import GENESIS_HASH, SCHEMA_VERSION, _head_reference, event_hash
 from storage.redact import REDACTED
 
 RUN = "run-a"
@@ -116,6 +118,17 @@ async def test_append_read_order_gapless_round_trip(tmp_path: Path, where: str) 
             nxt = await log.append(ev(step=99))
             assert nxt is not None and nxt.seq == 10
             assert (await log.verify()).ok
+
+
+async def test_large_batches(db: Path) -> None:
+    async with await EventLog.open(db) as log:
+        for size in (1, 99, 100, 1000, 5000):  # one statement up to 99 rows, a transaction above
+            out = await log.append_many(numbered(size))
+            assert len(out) == size and all(o is not None for o in out)
+        assert log.commits == 5
+        events = await log.read()
+        assert [e.seq for e in events] == list(range(1, 6201))
+        assert (await log.verify()).ok
 
 
 async def test_read_by_run_and_run_ids(db: Path) -> None:
@@ -247,15 +260,6 @@ async def test_64_concurrent_trials_through_one_writer(db: Path) -> None:
     trials, per_trial = 64, 50
     async with await EventLog.open(db) as log:
         await log.append(ev("run.created", {"config": {}}, trial=None))
-        commits = 0
-        real_commit = log._conn.commit  # white box: count transactions to see group commit at work
-
-        async def counting_commit() -> None:
-            nonlocal commits
-            commits += 1
-            await real_commit()
-
-        log._conn.commit = counting_commit  # type: ignore[method-assign]
 
         async def trial(t: int) -> None:
             for i in range(per_trial):
@@ -269,7 +273,7 @@ async def test_64_concurrent_trials_through_one_writer(db: Path) -> None:
         assert [e.seq for e in events] == list(range(1, len(events) + 1))
         for t in range(trials):  # each trial's own order is kept
             assert [e.payload["i"] for e in events if e.trial == t] == list(range(per_trial))
-        assert 0 < commits <= trials * per_trial // 8, commits  # one transaction per many events
+        assert 0 < log.commits <= trials * per_trial // 8, log.commits  # one transaction per many events
         assert (await log.verify()).ok
 
 
@@ -384,14 +388,14 @@ async def test_integrity_error_is_not_retried_and_writer_keeps_reporting(db: Pat
         con.commit()
         con.close()
         calls = 0
-        real_executemany = log._conn.executemany
+        real_execute = log._conn.execute
 
-        async def counting_executemany(*args: Any) -> Any:
+        def counting_execute(sql: str, *args: Any) -> Any:  # white box: count the inserts tried
             nonlocal calls
-            calls += 1
-            return await real_executemany(*args)
+            calls += sql.startswith("INSERT")
+            return real_execute(sql, *args)
 
-        log._conn.executemany = counting_executemany  # type: ignore[method-assign]
+        log._conn.execute = counting_execute  # type: ignore[method-assign]
         for attempt in range(1, 3):
             with pytest.raises(IntegrityBug, match="bug"):
                 await guarded(log.append(ev(key=f"k{attempt}")))
@@ -401,6 +405,11 @@ async def test_integrity_error_is_not_retried_and_writer_keeps_reporting(db: Pat
         assert raw(db, "SELECT count(*) FROM events WHERE effect_key IS NOT NULL")[0][0] == 0
         with pytest.raises(IntegrityBug):
             await guarded(log.append(ev(key="k1")))
+        # A batch too big for one statement runs in an explicit transaction: rolled back whole, too.
+        with pytest.raises(IntegrityBug):
+            await guarded(log.append_many(numbered(250)))
+        assert raw(db, "SELECT count(*) FROM events")[0][0] == 4  # 3 + the intruder: nothing partial
+        assert log.commits == 1  # only the batch before the intrusion
 
 
 # ------------------------------------------------------------------------------------------ redaction
@@ -444,3 +453,26 @@ async def test_secrets_are_redacted_on_disk_token_counts_kept(db: Path) -> None:
     assert on_disk["request"]["max_tokens"] == 256
     assert on_disk["request"]["messages"] == original["request"]["messages"]
     assert stored is not None and stored.payload == on_disk == back.payload
+
+
+def test_hash_head_fast_path_matches_its_definition() -> None:
+    rng = random.Random(99)
+    texts = ["run", "", "Größe ✓ 模型", 'q"uote', "back\\slash", "new\nline", "\u2028\u00a0\x00\x1f", "t0/s1/llm/req"]
+    floats = [0.0, -0.0, 1e-7, 1.5e22, 1_700_000_000.123456, 5e-324, 1.7976931348623157e308, 0.1 + 0.2]
+    for _ in range(2000):
+        head = (rng.randrange(1, 2**62), rng.choice(texts), rng.choice([None, 0, -1, 7, 2**40]),
+                rng.choice([None, 0, 3]), rng.choice(texts), rng.choice([None, *texts]), rng.choice([1, 2]),
+                rng.choice(floats))
+        expected = hashlib.sha256(f"{GENESIS_HASH}\n{_head_reference(*head)}\n{{}}".encode()).hexdigest()
+        assert event_hash(GENESIS_HASH, *head, "{}") == expected, head
+
+
+async def test_loose_types_still_verify() -> None:
+    """An int timestamp or a bool/float-free trial is stored as the column types read it back."""
+    async with await EventLog.open(":memory:") as log:
+        stored = await log.append(Event("run.started", RUN, {"pid": 1}, trial=True, step=2, ts=1_700_000_000))
+        assert stored is not None and stored.ts == 1_700_000_000.0 and type(stored.trial) is int
+        assert (await log.read())[0] == stored
+        assert (await log.verify()).ok
+    with pytest.raises(TypeError):
+        Event("run.started", RUN, {}, trial=1.5)  # type: ignore[arg-type]
