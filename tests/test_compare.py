@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from agent import cli, stats
-from agent.compare import Sample, parse_optimizers, reference_index, sample_of, summarize, trial_curve
+from agent.compare import Sample, compare_tables, parse_optimizers, reference_index, sample_of, summarize, trial_curve
 from agent.orchestrator import load_runs
 from storage.fold import IterationState, RunState, TrialState
 from tools.errors import UserError
@@ -203,3 +203,16 @@ def test_compare_table_output_and_bad_input(tmp_path, tables, capsys):
     rc = cli.main(["compare", "--space", "nas_macro", "--optimizers", "random,annealing", "--db", db])
     assert rc == 2
     assert "--optimizers" in capsys.readouterr().err
+
+
+def test_summary_of_a_run_with_no_results_is_null_not_a_crash():
+    empty = sample_of(_state("e", "genius", [[_it(0, None, None, status="failed")]]))
+    other = sample_of(_state("o", "random", [[_it(0, 88.0, 10)], [_it(0, 87.0, 20)]]))
+    doc = summarize([empty, other], space="nas_macro", size=6561, iterations=4, resamples=100)
+    json.dumps(doc, allow_nan=False)
+    r_empty, r_other = doc["optimizers"]
+    assert r_empty["trials"] == 0 and r_empty["trials_without_result"] == 1
+    assert r_empty["best_accuracy"] == {"mean": None, "std": None} and r_empty["top_1pct"] is None
+    assert r_other["vs_reference"]["mann_whitney"]["p"] is None
+    assert r_other["vs_reference"]["rank_diff"]["ci95"] == [None, None]
+    assert len(compare_tables(doc)) == 2  # renders with dashes
