@@ -147,18 +147,23 @@ def reference_index(optimizers: Sequence[str]) -> int:
 def matches(state: RunState, config: RunConfig) -> bool:
     """Whether a logged run can stand in for a new run of ``config`` (``compare --reuse``).
 
-    Same space, optimizer and iteration budget, table evaluation, finished, with at least as many trials;
-    for genius also the same model and mode. Seeds are not compared: any finished run of the same
-    protocol is a fair sample.
+    Same space, optimizer, iteration budget, evaluator and constraints, finished, with at least as many
+    trials; for evolution also its population and tournament size; for genius also the model, mode,
+    temperature and assisted-mode options. Seeds are not compared: any finished run of the same protocol
+    is a fair sample.
     """
     c = state.config
-    if state.status != "finished" or c.get("space") != config.space or c.get("optimizer") != config.optimizer:
+    if state.status != "finished" or len(state.trials) < config.trials:
         return False
-    if int(c.get("iterations") or 0) != config.iterations or c.get("evaluator", "table") != config.evaluator:
-        return False
-    if config.optimizer == "genius" and (c.get("llm") != config.llm or c.get("mode") != config.mode):
-        return False
-    return len(state.trials) >= config.trials
+    want = config.to_json()
+    keys = ["space", "optimizer", "iterations", "evaluator", "max_params", "max_flops", "obfuscate"]
+    if config.optimizer == "evolution":
+        keys += ["population", "sample_size"]
+    if config.optimizer == "genius":
+        keys += ["llm", "base_url", "mode", "temperature", "assist"]
+    # A key missing from an older log counts as this version's default.
+    defaults = RunConfig(space=config.space).to_json()
+    return all(c.get(k, defaults.get(k)) == want[k] for k in keys)
 
 
 def newest_match(states: Sequence[RunState], config: RunConfig) -> RunState | None:

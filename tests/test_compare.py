@@ -5,12 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from agent import cli, stats
-from agent.compare import Sample, compare_tables, parse_optimizers, reference_index, sample_of, summarize, trial_curve
+from agent.compare import (
+    Sample,
+    compare_tables,
+    matches,
+    parse_optimizers,
+    reference_index,
+    sample_of,
+    summarize,
+    trial_curve,
+)
+from agent.config import RunConfig
 from agent.orchestrator import load_runs
 from storage.fold import IterationState, RunState, TrialState
 from tools.errors import UserError
@@ -216,3 +227,26 @@ def test_summary_of_a_run_with_no_results_is_null_not_a_crash():
     assert r_other["vs_reference"]["mann_whitney"]["p"] is None
     assert r_other["vs_reference"]["rank_diff"]["ci95"] == [None, None]
     assert len(compare_tables(doc)) == 2  # renders with dashes
+
+
+def test_reuse_matches_only_the_same_protocol():
+    want = RunConfig(space="nas_macro", optimizer="genius", llm="openai:m", mode="paper", trials=2, iterations=4)
+    state = _state("g", "genius", [[_it(0, 90.0, 5)], [_it(0, 91.0, 3)]])
+    state.config = {**want.to_json(), "seed": 99, "trials": 2}
+    assert matches(state, want)  # the seed does not matter
+    for change in ({"llm": "openai:other"}, {"mode": "assisted"}, {"iterations": 5}, {"max_params": 10**6},
+                   {"temperature": 0.7}, {"space": "channel_resnet"}):
+        state.config = {**want.to_json(), **change}
+        assert not matches(state, want), change
+    state.config = want.to_json()
+    assert not matches(state, replace(want, trials=3))  # not enough trials
+    state.status = "interrupted"
+    assert not matches(state, want)
+    # baselines ignore model and mode
+    base = RunConfig(space="nas_macro", optimizer="random", llm="embedded", trials=1, iterations=4)
+    state = _state("r", "random", [[_it(0, 90.0, 5)]])
+    state.config = {**base.to_json(), "llm": "openai:whatever", "mode": "agent"}
+    assert matches(state, base)
+    old = {k: v for k, v in base.to_json().items() if k not in ("max_flops", "obfuscate")}  # an older log
+    state.config = old
+    assert matches(state, base)
