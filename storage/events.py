@@ -103,6 +103,20 @@ class StoredEvent:
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def stored_event(seq: int, type_: str, run_id: str, payload: dict[str, Any], trial: int | None, step: int | None,
+                 effect_key: str | None, schema_version: int, ts: float, hash_: str) -> StoredEvent:
+    """Build a :class:`StoredEvent` without the frozen dataclass ``__init__``.
+
+    Every event read or written is built here; the generated ``__init__`` of a frozen dataclass sets each
+    field through ``object.__setattr__`` and costs about five times as much. StoredEvent has no defaults
+    and no ``__post_init__``, so filling ``__dict__`` gives the same object (tests/test_eventlog.py checks).
+    """
+    e = object.__new__(StoredEvent)
+    e.__dict__.update(seq=seq, type=type_, run_id=run_id, payload=payload, trial=trial, step=step,
+                      effect_key=effect_key, schema_version=schema_version, ts=ts, hash=hash_)
+    return e
+
+
 def canonical_json(value: JSON) -> str:
     """The one JSON form the log stores and hashes: sorted keys, no spaces, UTF-8 text, no NaN."""
     return _CANONICAL.encode(value)
@@ -111,8 +125,10 @@ def canonical_json(value: JSON) -> str:
 def upcast(type_: str, version: int, payload: dict[str, Any]) -> dict[str, Any]:
     """Bring a stored payload up to the current version of its type."""
     current = EVENT_TYPES.get(type_)
-    if current is None:
-        return payload  # a type this version does not know: keep it readable, the fold ignores it
+    if current is None or version >= current:
+        # Current already (the common case), or a type this version does not know: keep it readable, the
+        # fold ignores it.
+        return payload
     while version < current:
         step = UPCASTERS.get((type_, version))
         if step is None:

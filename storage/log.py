@@ -32,7 +32,7 @@ from typing import Any
 import aiosqlite
 
 from storage.errors import IntegrityBug, NewerSchemaError, NotAnEventLog, StorageError
-from storage.events import Event, StoredEvent, canonical_json, upcast
+from storage.events import Event, StoredEvent, canonical_json, stored_event, upcast
 from tools.errors import GeniusError
 
 SCHEMA_VERSION = 1
@@ -126,18 +126,8 @@ class _Pending:
 
 def _row_to_event(row: Sequence[Any]) -> StoredEvent:
     seq, run_id, trial, step, type_, key, version, ts, payload, hash_ = row
-    return StoredEvent(
-        seq=seq,
-        type=type_,
-        run_id=run_id,
-        payload=upcast(type_, version, json.loads(payload)),
-        trial=trial,
-        step=step,
-        effect_key=key,
-        schema_version=version,
-        ts=ts,
-        hash=hash_,
-    )
+    return stored_event(seq, type_, run_id, upcast(type_, version, json.loads(payload)), trial, step, key, version,
+                        ts, hash_)
 
 
 def _map_sqlite_error(exc: BaseException, path: str) -> GeniusError:
@@ -355,8 +345,7 @@ class EventLog:
         if not rows:
             return [[None] * len(idx) for idx in plan]
         await self._insert(rows)
-        stored = [StoredEvent(seq=r[0], type=r[4], run_id=r[1], payload=json.loads(r[8]), trial=r[2], step=r[3],
-                              effect_key=r[5], schema_version=r[6], ts=r[7], hash=r[9]) for r in rows]
+        stored = [stored_event(r[0], r[4], r[1], json.loads(r[8]), r[2], r[3], r[5], r[6], r[7], r[9]) for r in rows]
         self.commits += 1
         self._last_seq, self._last_hash = seq, prev
         for run_id, key in new_keys:

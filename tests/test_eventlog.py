@@ -26,6 +26,7 @@ from storage import (
     StorageError,
     StoredEvent,
 )
+from storage.events import stored_event
 from storage.log import GENESIS_HASH, SCHEMA_VERSION, _head_reference, event_hash
 from storage.redact import REDACTED
 
@@ -476,3 +477,12 @@ async def test_loose_types_still_verify() -> None:
         assert (await log.verify()).ok
     with pytest.raises(TypeError):
         Event("run.started", RUN, {}, trial=1.5)  # type: ignore[arg-type]
+
+
+def test_fast_stored_event_is_a_stored_event() -> None:
+    args = (3, "run.started", RUN, {"pid": 1}, 0, None, "k", 1, 1.5, "h" * 64)
+    fast, slow = stored_event(*args), StoredEvent(*args)
+    assert fast == slow and repr(fast) == repr(slow)
+    assert vars(fast) == vars(slow)
+    with pytest.raises(AttributeError):
+        fast.seq = 4  # type: ignore[misc]  # still frozen
