@@ -81,7 +81,7 @@ class RecordedRequest:
     arrived: float
     method: str
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
     body: dict[str, Any] | None
     behaviour: str = ""
 
@@ -150,7 +150,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record(self, body: dict[str, Any] | None, behaviour: str) -> None:
         self.server.state.requests.append(
-            RecordedRequest(self._arrived, self.command, self.path, dict(self.headers.items()), body, behaviour)
+            RecordedRequest(
+                self._arrived, self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, behaviour
+            )
         )
 
     def do_GET(self) -> None:

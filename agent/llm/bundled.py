@@ -175,7 +175,11 @@ def _assemble(model: BundledModel, parts: list[Path], target: Path) -> None:
 
 def ensure_bundled(name: str) -> Path:
     """The verified GGUF of bundled model ``name``, assembling it into the cache on first use."""
-    model = BUNDLED_MODELS[name]
+    return ensure_model(BUNDLED_MODELS[name])
+
+
+def ensure_model(model: BundledModel) -> Path:
+    """The verified file of ``model``: the single installed part, or the parts joined into the cache."""
     parts = part_paths(model)
     # A single-part model is used where pip put it; only multi-part models are copied into the cache.
     target = parts[0] if len(parts) == 1 else cache_dir() / model.filename

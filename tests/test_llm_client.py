@@ -1,0 +1,378 @@
+"""LLMClient over real HTTP: ChatOpenAI against the local fake OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from agent.llm import (
+    BudgetExhausted,
+    LLMAuthError,
+    LLMCallFailed,
+    LLMClient,
+    LLMSettings,
+    LLMSpecError,
+    ScriptExhausted,
+    parse_llm_spec,
+)
+from tests.fake_openai_server import FakeOpenAIServer, drop, empty, error, hang, malformed, reply
+
+USER = [{"role": "user", "content": "Propose an architecture."}]
+ARCH_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "integer", "enum": [0, 1, 2]},
+    "minItems": 8,
+    "maxItems": 8,
+}
+FAST = LLMSettings(rate_limit=0, timeout_s=2.0, backoff_base_s=0.01, backoff_max_s=0.05, max_attempts=4)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer() as s:
+        yield s
+
+
+@pytest.fixture
+async def client(server: FakeOpenAIServer) -> AsyncIterator[LLMClient]:
+    c = await LLMClient.open(parse_llm_spec("openai:fake-model", base_url=server.base_url), FAST)
+    yield c
+    await c.aclose()
+
+
+async def open_client(server: FakeOpenAIServer, **settings: Any) -> LLMClient:
+    base = {k: getattr(FAST, k) for k in FAST.__dataclass_fields__}
+    return await LLMClient.open(
+        parse_llm_spec("openai:fake-model", base_url=server.base_url), LLMSettings(**{**base, **settings})
+    )
+
+
+# -- normal path ----------------------------------------------------------------------------------
+
+
+async def test_normal_reply_records_usage_and_latency(server: FakeOpenAIServer, client: LLMClient) -> None:
+    server.enqueue(reply("[0, 1, 2]", prompt_tokens=30, completion_tokens=5))
+    messages = [{"role": "system", "content": "You are an expert."}, *USER]
+    r = await client.chat(messages, trial=0, temperature=0.5, seed=7)
+    assert r.content == "[0, 1, 2]"
+    assert (r.prompt_tokens, r.completion_tokens) == (30, 5)
+    assert r.attempts == [] and r.model == "fake-model" and r.finish_reason == "stop"
+    assert r.latency_s > 0
+    body = server.completions[0].body
+    assert body is not None
+    assert body["messages"] == [
+        {"role": "system", "content": "You are an expert."},
+        {"role": "user", "content": "Propose an architecture."},
+    ]
+    assert body["temperature"] == 0.5 and body["seed"] == 7
+    assert client.usage() == {
+        "calls": 1,
+        "failed_calls": 0,
+        "retries": 0,
+        "prompt_tokens": 30,
+        "completion_tokens": 5,
+        "cost": 0.0,
+    }
+
+
+async def test_tool_calls_round_trip(server: FakeOpenAIServer, client: LLMClient) -> None:
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "evaluate",
+            "description": "Evaluate an architecture.",
+            "parameters": {"type": "object", "properties": {"arch": {"type": "array", "items": {"type": "integer"}}}},
+        },
+    }
+    server.enqueue(reply("", tool_calls=[{"name": "evaluate", "args": {"arch": [1, 2]}}]), reply("done"))
+    r = await client.chat(USER, trial=0, tools=[tool])
+    assert r.tool_calls == [{"id": "call_0", "name": "evaluate", "args": {"arch": [1, 2]}}]
+    assert r.finish_reason == "tool_calls"
+    # Feed the call and its result back: assistant tool_calls and a tool message travel as OpenAI expects.
+    history = [
+        *USER,
+        {"role": "assistant", "content": "", "tool_calls": r.tool_calls},
+        {"role": "tool", "content": "accuracy 91.2", "tool_call_id": "call_0"},
+    ]
+    assert (await client.chat(history, trial=0, tools=[tool])).content == "done"
+    sent = server.completions[1].body
+    assert sent is not None and sent["tools"][0]["function"]["name"] == "evaluate"
+    assert sent["messages"][1]["tool_calls"][0]["function"]["name"] == "evaluate"
+    assert sent["messages"][2] == {"role": "tool", "content": "accuracy 91.2", "tool_call_id": "call_0"}
+
+
+async def test_json_schema_sent_strict_when_advertised() -> None:
+    with FakeOpenAIServer(advertise_json_schema=True) as server:
+        client = await open_client(server)
+        assert client.supports_json_schema
+        server.enqueue(reply('{"answer": [2, 2, 2, 1, 2, 2, 2, 0]}'))
+        r = await client.chat(USER, trial=0, answer_schema=ARCH_SCHEMA)
+        await client.aclose()
+    # OpenAI takes only object-rooted schemas: the list is wrapped on the way out, unwrapped on return.
+    assert json.loads(r.content) == [2, 2, 2, 1, 2, 2, 2, 0]
+    body = server.completions[0].body
+    assert body is not None
+    fmt = body["response_format"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
+    assert fmt["json_schema"]["schema"]["properties"]["answer"] == ARCH_SCHEMA
+
+
+async def test_no_response_format_when_unsupported(server: FakeOpenAIServer, client: LLMClient) -> None:
+    assert not client.supports_json_schema  # the plain fake server advertises nothing
+    server.enqueue(reply("Sure! op_list = [1, 1, 2]"))
+    r = await client.chat(USER, trial=0, answer_schema=ARCH_SCHEMA)
+    assert r.content == "Sure! op_list = [1, 1, 2]"
+    body = server.completions[0].body
+    assert body is not None and "response_format" not in body
+
+
+async def test_json_schema_setting_overrides_advertisement() -> None:
+    with FakeOpenAIServer(advertise_json_schema=True) as server:
+        client = await open_client(server, json_schema=False)
+        assert not client.supports_json_schema
+        await client.aclose()
+
+
+# -- retries --------------------------------------------------------------------------------------
+
+
+async def test_retries_then_success_without_sdk_retries(server: FakeOpenAIServer, client: LLMClient) -> None:
+    server.enqueue(error(500), error(503), reply("ok"))
+    r = await client.chat(USER, trial=3)
+    assert r.content == "ok"
+    assert [a["status"] for a in r.attempts] == [500, 503]
+    assert all(a["kind"] == "server_error" and a["wait_s"] is not None for a in r.attempts)
+    # Exactly three requests: one per attempt of ours, none added by the SDK.
+    assert len(server.completions) == 3
+    assert client.usage()["retries"] == 2
+
+
+async def test_retry_after_seconds_is_honoured(server: FakeOpenAIServer, client: LLMClient) -> None:
+    server.enqueue(error(429, retry_after=1), reply("ok"))
+    r = await client.chat(USER, trial=0)
+    first, second = server.completions
+    assert second.arrived - first.arrived >= 1.0
+    assert r.attempts[0]["kind"] == "rate_limited" and r.attempts[0]["wait_s"] >= 1.0
+
+
+async def test_gives_up_after_max_attempts(server: FakeOpenAIServer, client: LLMClient) -> None:
+    server.set_default(error(500))
+    with pytest.raises(LLMCallFailed) as info:
+        await client.chat(USER, trial=1)
+    assert len(info.value.attempts) == FAST.max_attempts == len(server.completions)
+    assert info.value.attempts[-1]["wait_s"] is None  # no wait after the last attempt
+    assert info.value.retryable
+    assert client.usage()["failed_calls"] == 1
+
+
+async def test_client_error_is_not_retried(server: FakeOpenAIServer, client: LLMClient) -> None:
+    server.enqueue(error(400, message="bad schema"))
+    with pytest.raises(LLMCallFailed) as info:
+        await client.chat(USER, trial=0)
+    assert not info.value.retryable
+    assert len(server.completions) == 1 and info.value.attempts[0]["status"] == 400
+
+
+async def test_timeout_then_success(server: FakeOpenAIServer) -> None:
+    client = await open_client(server, timeout_s=0.5)
+    server.enqueue(hang(5.0), reply("late but fine"))
+    started = time.monotonic()
+    r = await client.chat(USER, trial=0)
+    await client.aclose()
+    assert r.content == "late but fine"
+    assert r.attempts[0]["kind"] == "timeout" and r.attempts[0]["elapsed_s"] >= 0.5
+    assert time.monotonic() - started >= 0.5
+
+
+async def test_dropped_connection_is_retried(server: FakeOpenAIServer, client: LLMClient) -> None:
+    server.enqueue(drop(), reply("ok"))
+    r = await client.chat(USER, trial=0)
+    assert r.content == "ok" and r.attempts[0]["kind"] == "connection"
+
+
+async def test_malformed_and_empty_replies_are_retried(server: FakeOpenAIServer, client: LLMClient) -> None:
+    server.enqueue(malformed(), malformed("<html>gateway</html>"), empty(), reply("ok"))
+    r = await client.chat(USER, trial=0)
+    assert r.content == "ok"
+    assert [a["kind"] for a in r.attempts] == ["malformed", "malformed", "empty"]
+
+
+async def test_schema_reply_that_is_not_json_is_retried() -> None:
+    with FakeOpenAIServer(advertise_json_schema=True) as server:
+        client = await open_client(server)
+        server.enqueue(reply("I think [1, 2]"), reply('{"answer": [0, 0, 0, 0, 0, 0, 0, 0]}'))
+        r = await client.chat(USER, trial=0, answer_schema=ARCH_SCHEMA)
+        await client.aclose()
+    assert r.attempts[0]["kind"] == "malformed" and json.loads(r.content) == [0] * 8
+
+
+# -- budget ---------------------------------------------------------------------------------------
+
+
+async def test_token_budget_stops_new_calls(server: FakeOpenAIServer) -> None:
+    client = await open_client(server, max_tokens=30)
+    server.set_default(reply("ok", prompt_tokens=11, completion_tokens=7))
+    await client.chat(USER, trial=0)  # 18 tokens
+    await client.chat(USER, trial=1)  # 36: over budget from now on
+    with pytest.raises(BudgetExhausted, match="token budget"):
+        await client.chat(USER, trial=2)
+    assert len(server.completions) == 2
+    await client.aclose()
+
+
+async def test_cost_budget(server: FakeOpenAIServer) -> None:
+    client = await open_client(server, price_prompt_per_1k=1.0, price_completion_per_1k=2.0, max_cost=0.02)
+    server.set_default(reply("ok", prompt_tokens=10, completion_tokens=5))  # $0.02 per call
+    await client.chat(USER, trial=0)
+    assert client.usage()["cost"] == pytest.approx(0.02)
+    with pytest.raises(BudgetExhausted, match="cost budget"):
+        await client.chat(USER, trial=1)
+    await client.aclose()
+
+
+# -- secrets --------------------------------------------------------------------------------------
+
+SECRET = "sk-test-Zq8SECRETxK2v9LmN4"
+
+
+async def test_key_never_reaches_logs_errors_or_replies(
+    server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    client = await open_client(server)
+    # Providers echo the key they refused; a proxy might echo the header. Both must be scrubbed.
+    server.enqueue(
+        error(500, message=f"upstream said: Authorization: Bearer {SECRET}"),
+        reply("ok"),
+        error(401, message=f"Incorrect API key provided: {SECRET}"),
+    )
+    with capture_logs() as logs:
+        r = await client.chat(USER, trial=0)
+        with pytest.raises(LLMAuthError) as info:
+            await client.chat(USER, trial=0)
+    await client.aclose()
+    assert server.completions[0].headers["authorization"] == f"Bearer {SECRET}"  # it was really sent
+    assert "OPENAI_API_KEY" in str(info.value)
+    for text in (str(info.value), repr(info.value.__cause__), json.dumps(r.to_json()), repr(logs), repr(client.spec)):
+        assert SECRET not in text
+    assert SECRET[:12] not in json.dumps(r.to_json())
+
+
+def test_redact_processor_masks_secret_fields() -> None:
+    from agent.llm.redact import redact_processor
+
+    event = {"event": "x", "api_key": "abc", "headers": {"Authorization": "Bearer zzz"}, "msg": f"key {SECRET}"}
+    out = redact_processor(None, "info", dict(event))
+    assert out["api_key"] == "***" and out["headers"]["Authorization"] == "***"
+    assert SECRET not in out["msg"]
+    # It plugs into a structlog chain before the renderer.
+    structlog.wrap_logger(None, processors=[redact_processor, structlog.processors.KeyValueRenderer()])
+
+
+async def test_missing_key_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(LLMAuthError, match="set OPENAI_API_KEY"):
+        await LLMClient.open(parse_llm_spec("openai:gpt-4o"), LLMSettings())
+
+
+async def test_openai_capabilities_from_model_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    gpt4o = await LLMClient.open(parse_llm_spec("openai:gpt-4o-2024-08-06"), LLMSettings())
+    gpt4 = await LLMClient.open(parse_llm_spec("openai:gpt-4"), LLMSettings())
+    assert gpt4o.supports_json_schema and not gpt4.supports_json_schema
+    await gpt4o.aclose()
+    await gpt4.aclose()
+
+
+# -- rate limit -----------------------------------------------------------------------------------
+
+
+async def test_rate_limit_holds_in_every_one_second_window(server: FakeOpenAIServer) -> None:
+    rate, total = 20, 80
+    client = await open_client(server, rate_limit=rate, max_concurrency=32)
+
+    async def caller(i: int) -> None:
+        for trial in range(i, total, 32):
+            await client.chat(USER, trial=trial)
+
+    await asyncio.gather(*(caller(i) for i in range(32)))
+    await client.aclose()
+    arrivals = sorted(r.arrived for r in server.completions)
+    assert len(arrivals) == total
+    worst = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
+    assert worst <= rate
+
+
+async def test_tokens_per_minute_delays_calls(server: FakeOpenAIServer) -> None:
+    # 6000 tokens/min = 100/s. Each call is estimated at ~100 tokens but really uses 3000: two calls
+    # drain the bucket, so the third waits about a second for 100 tokens to refill.
+    client = await open_client(server, tokens_per_minute=6000)
+    server.set_default(reply("ok", prompt_tokens=2990, completion_tokens=10))
+    for trial in range(3):
+        await client.chat([{"role": "user", "content": "x" * 400}], trial=trial)
+    await client.aclose()
+    arrivals = [r.arrived for r in server.completions]
+    assert arrivals[1] - arrivals[0] < 0.5
+    assert arrivals[2] - arrivals[1] >= 0.8
+
+
+# -- scripted model -------------------------------------------------------------------------------
+
+
+def write_script(tmp_path: Path, data: Any) -> str:
+    path = tmp_path / "script.json"
+    path.write_text(json.dumps(data))
+    return f"scripted:{path}"
+
+
+async def test_scripted_per_trial_lists_and_exhaustion(tmp_path: Path) -> None:
+    spec = parse_llm_spec(write_script(tmp_path, [["[1, 1]", "[1, 2]"], ["[2, 2]"]]))
+    client = await LLMClient.open(spec, LLMSettings(rate_limit=0))
+    assert client.supports_json_schema and client.supports_tools
+    assert (await client.chat(USER, trial=1)).content == "[2, 2]"
+    # response_format is ignored by the scripted model; the reply comes back as written.
+    assert (await client.chat(USER, trial=0, answer_schema=ARCH_SCHEMA)).content == "[1, 1]"
+    assert (await client.chat(USER, trial=0)).content == "[1, 2]"
+    with pytest.raises(ScriptExhausted, match="trial 0"):
+        await client.chat(USER, trial=0)
+    with pytest.raises(ScriptExhausted, match="no script for trial 2"):
+        await client.chat(USER, trial=2)
+    await client.aclose()
+
+
+async def test_scripted_shared_list_and_tool_calls(tmp_path: Path) -> None:
+    script = [{"content": "", "tool_calls": [{"name": "evaluate", "args": {"arch": [0, 1]}}]}, "final"]
+    client = await LLMClient.open(parse_llm_spec(write_script(tmp_path, script)), LLMSettings(rate_limit=0))
+    tool = {"type": "function", "function": {"name": "evaluate", "parameters": {"type": "object", "properties": {}}}}
+    for trial in (0, 1):  # every trial gets the same script
+        first = await client.chat(USER, trial=trial, tools=[tool])
+        assert first.tool_calls == [{"id": f"call_{trial}_0_0", "name": "evaluate", "args": {"arch": [0, 1]}}]
+        assert (await client.chat(USER, trial=trial)).content == "final"
+    assert client.usage()["calls"] == 4
+    await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [("not json", "not readable JSON"), ("[]", "non-empty"), ('[{"content": 3}]', "a reply is")],
+)
+async def test_bad_script_files(tmp_path: Path, content: str, match: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(LLMSpecError, match=match):
+        await LLMClient.open(parse_llm_spec(f"scripted:{path}"), LLMSettings())
+
+
+async def test_missing_script_file(tmp_path: Path) -> None:
+    with pytest.raises(LLMSpecError, match="not found"):
+        await LLMClient.open(parse_llm_spec(f"scripted:{tmp_path / 'nope.json'}"), LLMSettings())
