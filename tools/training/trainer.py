@@ -352,7 +352,9 @@ def train(family: str, arch: Arch, config: TrainConfig | None = None) -> TrainRe
     model = _init_model(family, arch, data.num_classes, config.seed)
     params = count_params(model)
     macs = count_macs(model, resolution=data.height) if data.height == data.width else None
-    channels_last = cuda  # on CPU the NCHW kernels are the faster ones (see benchmarks/train_throughput.py)
+    # channels_last is what cuDNN's bf16 tensor-core kernels want; on CPU its effect was mixed (faster for
+    # some networks, slower for others on a 2-core box), so CPU keeps the default layout.
+    channels_last = cuda
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stub lacks it
