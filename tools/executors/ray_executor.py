@@ -111,7 +111,10 @@ class RayExecutor:
             try:
                 out = await ref
             except self._ray.exceptions.RayTaskError as exc:
-                # The training raised: re-raise it as its own type (UserError stays a UserError).
+                # The training raised. A user error is re-raised as it is, so its message (the remedy)
+                # stays one clean line; anything else keeps its type and Ray's remote traceback.
+                if isinstance(exc.cause, UserError):
+                    raise exc.cause from None
                 raise exc.as_instanceof_cause() from None
             except self._system_errors as exc:
                 failures.append(f"attempt {attempt}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
