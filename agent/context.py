@@ -33,9 +33,11 @@ class ChatClient(Protocol):
 
 
 class Evaluator(Protocol):
+    """Evaluates an architecture; returns the :class:`Evaluation` as JSON (plus how it was obtained)."""
+
     name: str
 
-    async def evaluate(self, space: SearchSpace, arch: Arch, *, seed: int) -> Evaluation: ...
+    async def evaluate(self, space: SearchSpace, arch: Arch, *, seed: int) -> dict[str, Any]: ...
 
 
 class BudgetSpent(Exception):
@@ -206,7 +208,7 @@ class TrialContext:
         space, evaluator, seed = self.space, self.evaluator, self.seed
 
         async def run() -> dict[str, Any]:
-            return (await evaluator.evaluate(space, arch, seed=seed)).to_json()
+            return await evaluator.evaluate(space, arch, seed=seed)
 
         request = {"arch": list(arch), "key": space.key(arch), "evaluator": evaluator.name}
         result = await self.journal.effect("evaluate", request, run)

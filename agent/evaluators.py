@@ -1,11 +1,16 @@
-"""Evaluators: table lookup (instant) and training (local or on a Ray cluster). Workers never write the log."""
+"""Evaluators: table lookup (instant) and training (local or on a Ray cluster). Workers never write the log.
+
+An evaluator returns the evaluation as JSON (what the ``evaluate`` effect records): the :class:`Evaluation`
+fields, plus for training how it was obtained (failed attempts, the worker), so a retried worker is visible
+in the log.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from agent.config import RunConfig
-from tools.evaluation import Arch, Evaluation
+from tools.evaluation import Arch
 from tools.spaces.base import SearchSpace
 
 
@@ -14,12 +19,17 @@ class TableEvaluator:
 
     name = "table"
 
-    async def evaluate(self, space: SearchSpace, arch: Arch, *, seed: int) -> Evaluation:
-        return space.lookup(arch)
+    async def evaluate(self, space: SearchSpace, arch: Arch, *, seed: int) -> dict[str, Any]:
+        return space.lookup(arch).to_json()
+
+
+def builder_family(space: SearchSpace) -> str:
+    """The builder family (tools.builders) of a space."""
+    return space.name if space.family == "channel" else space.family
 
 
 class TrainingEvaluator:
-    """Trains the candidate (tools.training), locally or through a Ray executor."""
+    """Trains the candidate (tools.training) through an executor: this machine, or a Ray cluster."""
 
     name = "train"
 
@@ -43,13 +53,15 @@ class TrainingEvaluator:
                 self._executor = LocalExecutor()
         return self._executor
 
-    async def evaluate(self, space: SearchSpace, arch: Arch, *, seed: int) -> Evaluation:
+    async def evaluate(self, space: SearchSpace, arch: Arch, *, seed: int) -> dict[str, Any]:
         from tools.training import TrainConfig
 
-        family = space.name if space.family == "channel" else space.family
         config = TrainConfig(**{**self._options, "seed": seed})
-        result = await self._get_executor().submit(family, arch, config)
-        return result.evaluation  # type: ignore[no-any-return]
+        result = await self._get_executor().submit(builder_family(space), arch, config)
+        out = result.evaluation.to_json()
+        out["attempts"] = list(result.attempts)
+        out["worker"] = result.worker
+        return out
 
 
 def make_evaluator(config: RunConfig) -> TableEvaluator | TrainingEvaluator:
