@@ -18,7 +18,7 @@ from agent.config import RunConfig
 from agent.views import ModelView, make_view
 from storage.events import StoredEvent
 from storage.fold import IterationState, RunState, TrialState, apply_event
-from storage.journal import TrialJournal, as_stored_json
+from storage.journal import EffectFailed, TrialJournal, as_stored_json
 from tools.evaluation import Arch, Evaluation
 from tools.spaces.base import SearchSpace
 
@@ -29,7 +29,7 @@ class ChatClient(Protocol):
 
     async def chat(self, messages: list[dict[str, Any]], *, trial: int, temperature: float = 0.0,
                    answer_schema: dict[str, Any] | None = None, tools: list[dict[str, Any]] | None = None,
-                   seed: int | None = None, max_tokens: int | None = None) -> Any: ...
+                   seed: int | None = None, max_tokens: int | None = None, call_index: int | None = None) -> Any: ...
 
 
 class Evaluator(Protocol):
@@ -70,6 +70,7 @@ class TrialContext:
         self.seed = 0
         self.rng = random.Random(0)
         self.temperature = config.temperature
+        self._failed_calls = 0  # LLM calls of this trial that ended in a recorded failure
         self.view: ModelView = make_view(space, obfuscate=config.obfuscate, seed=config.obfuscation_seed)
 
     # ----------------------------------------------------------------------------------------- constraints
@@ -184,15 +185,20 @@ class TrialContext:
         if max_tokens is not None:
             request["max_tokens"] = max_tokens
         llm = self.llm
+        call_index = self.state.llm_calls + self._failed_calls
 
         async def call() -> dict[str, Any]:
             if llm is None:  # replay serves every call from the log; reaching here is a bug
                 raise RuntimeError("no language model in this execution")
             reply = await llm.chat(messages, trial=self.trial, temperature=temp, answer_schema=answer_schema,
-                                   tools=tools, seed=seed, max_tokens=max_tokens)
+                                   tools=tools, seed=seed, max_tokens=max_tokens, call_index=call_index)
             return dict(reply.to_json())
 
-        result = await self.journal.effect("llm", request, call)
+        try:
+            result = await self.journal.effect("llm", request, call)
+        except EffectFailed:
+            self._failed_calls += 1
+            raise
         self._apply(StoredEvent(seq=0, type="effect.completed", run_id=self.run_id,
                                 payload={"kind": "llm", "ok": result}, trial=self.trial, step=None,
                                 effect_key=None, schema_version=1, ts=0.0, hash=""))

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import structlog
 
@@ -16,9 +16,8 @@ from agent.llm.redact import redact_processor
 
 
 class _Sinks:
-    def __init__(self, path: Path | None, stderr: TextIO, quiet: bool) -> None:
+    def __init__(self, path: Path | None, quiet: bool) -> None:
         self.file = path.open("a", encoding="utf-8") if path is not None else None
-        self.stderr = stderr
         self.quiet = quiet
 
     def __call__(self, _logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
@@ -28,7 +27,8 @@ class _Sinks:
             self.file.flush()
         if method in ("warning", "error", "critical", "exception") and not self.quiet:
             extras = " ".join(f"{k}={v}" for k, v in event_dict.items() if k != "event")
-            print(f"{method}: {event_dict.get('event')} {extras}".rstrip(), file=self.stderr)
+            # sys.stderr is looked up now, not kept: it may have been replaced since (tests, redirection).
+            print(f"{method}: {event_dict.get('event')} {extras}".rstrip(), file=sys.stderr)
         return line
 
 
@@ -36,7 +36,7 @@ def configure_logging(log_file: Path | None, *, quiet: bool = False) -> None:
     """Send every structlog event (secrets redacted) to ``log_file`` as JSON; warnings also to stderr."""
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-    sinks = _Sinks(log_file, sys.stderr, quiet)
+    sinks = _Sinks(log_file, quiet)
 
     def drop(_logger: Any, _method: str, _event: MutableMapping[str, Any]) -> Any:
         raise structlog.DropEvent

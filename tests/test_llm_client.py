@@ -205,13 +205,16 @@ async def test_malformed_and_empty_replies_are_retried(server: FakeOpenAIServer,
     assert [a["kind"] for a in r.attempts] == ["malformed", "malformed", "empty"]
 
 
-async def test_schema_reply_that_is_not_json_is_retried() -> None:
+async def test_schema_reply_that_is_not_json_goes_to_the_strategy_unretried() -> None:
+    # Whether an answer is usable is the strategy's call (it re-asks with the validation message).
     with FakeOpenAIServer(advertise_json_schema=True) as server:
         client = await open_client(server)
         server.enqueue(reply("I think [1, 2]"), reply('{"answer": [0, 0, 0, 0, 0, 0, 0, 0]}'))
-        r = await client.chat(USER, trial=0, answer_schema=ARCH_SCHEMA)
+        first = await client.chat(USER, trial=0, answer_schema=ARCH_SCHEMA)
+        second = await client.chat(USER, trial=0, answer_schema=ARCH_SCHEMA)
         await client.aclose()
-    assert r.attempts[0]["kind"] == "malformed" and json.loads(r.content) == [0] * 8
+    assert first.content == "I think [1, 2]" and first.attempts == []
+    assert json.loads(second.content) == [0] * 8
 
 
 # -- budget ---------------------------------------------------------------------------------------

@@ -14,6 +14,11 @@ from storage import EventLog
 from tools.spaces import SPACE_NAMES, get_space
 
 
+def cfg(**kw) -> RunConfig:
+    """A run configuration for scripted models: no rate limit worth waiting for."""
+    return RunConfig(rate_limit=1000.0, **kw)
+
+
 def write_script(path, replies) -> str:
     path.write_text(json.dumps(replies))
     return f"scripted:{path}"
@@ -43,7 +48,7 @@ async def test_paper_mode_on_every_space(tmp_path, tables, space_name):
                json.dumps(answers[8])]
     llm = write_script(tmp_path / "script.json", replies)
     db = str(tmp_path / "log.sqlite")
-    state = await start_run(RunConfig(space=space_name, llm=llm, trials=2, iterations=10, seed=1, parallel=2), db=db)
+    state = await start_run(cfg(space=space_name, llm=llm, trials=2, iterations=10, seed=1, parallel=2), db=db)
     space = get_space(space_name)
     assert state.status == "finished"
     for trial in state.trials.values():
@@ -68,7 +73,7 @@ async def test_macro_prompt_is_rebuilt_with_all_results(tmp_path, tables):
     answers = valid_answers("nas_macro", 3)
     llm = write_script(tmp_path / "s.json", [json.dumps(a) for a in answers])
     db = str(tmp_path / "log.sqlite")
-    state = await start_run(RunConfig(space="nas_macro", llm=llm, trials=1, iterations=3), db=db)
+    state = await start_run(cfg(space="nas_macro", llm=llm, trials=1, iterations=3), db=db)
     requests = await llm_requests(db, state.run_id)
     assert [len(r["messages"]) for r in requests] == [2, 2, 2]  # system + one user message, every time
     third = requests[2]["messages"][1]["content"]
@@ -89,7 +94,7 @@ async def test_nb201_chat_grows_with_validation_feedback(tmp_path, tables):
     answers = valid_answers("nb201_cifar10", 3)
     replies = [json.dumps({"rationale": "conv3x3 everywhere", "op_list": a}) for a in answers]
     db = str(tmp_path / "log.sqlite")
-    state = await start_run(RunConfig(space="nb201_cifar10", llm=write_script(tmp_path / "s.json", replies),
+    state = await start_run(cfg(space="nb201_cifar10", llm=write_script(tmp_path / "s.json", replies),
                                       trials=1, iterations=3), db=db)
     requests = await llm_requests(db, state.run_id)
     assert [len(r["messages"]) for r in requests] == [2, 4, 6]
@@ -105,7 +110,7 @@ async def test_model_saying_it_cannot_improve_ends_the_trial(tmp_path, tables):
     answers = valid_answers("nas_macro", 2)
     replies = [json.dumps(answers[0]), json.dumps(answers[1]),
                "I believe there is no further improvement possible with these operations."]
-    state = await start_run(RunConfig(space="nas_macro", llm=write_script(tmp_path / "s.json", replies), trials=1,
+    state = await start_run(cfg(space="nas_macro", llm=write_script(tmp_path / "s.json", replies), trials=1,
                                       iterations=10), db=str(tmp_path / "log.sqlite"))
     trial = state.trials[0]
     assert trial.status == "stopped"
@@ -116,7 +121,7 @@ async def test_three_invalid_answers_fail_the_iteration_and_the_trial_goes_on(tm
     good = valid_answers("channel_resnet", 1)[0]
     replies = ["[1, 2, 3]", "[64, 64, 64, 64, 128, 128, 128]", "no idea", json.dumps(good)]
     db = str(tmp_path / "log.sqlite")
-    state = await start_run(RunConfig(space="channel_resnet", llm=write_script(tmp_path / "s.json", replies),
+    state = await start_run(cfg(space="channel_resnet", llm=write_script(tmp_path / "s.json", replies),
                                       trials=1, iterations=2), db=db)
     trial = state.trials[0]
     assert [it.status for it in trial.iterations] == ["failed", "ok"]
@@ -130,7 +135,7 @@ async def test_three_invalid_answers_fail_the_iteration_and_the_trial_goes_on(tm
 async def test_a_model_that_runs_out_fails_its_trial_and_the_run_goes_on(tmp_path, tables):
     answers = valid_answers("nas_macro", 3)
     script = [[json.dumps(a) for a in answers], [json.dumps(answers[0])]]  # trial 1 runs out after one reply
-    state = await start_run(RunConfig(space="nas_macro", llm=write_script(tmp_path / "s.json", script), trials=2,
+    state = await start_run(cfg(space="nas_macro", llm=write_script(tmp_path / "s.json", script), trials=2,
                                       iterations=3), db=str(tmp_path / "log.sqlite"))
     assert state.status == "finished"
     assert state.trials[0].status == "finished"

@@ -7,10 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from agent.config import RunConfig
 from agent.orchestrator import start_run
 from agent.views import ObfuscatedView
-from tests.test_search_e2e import llm_requests, write_script
+from tests.test_search_e2e import cfg, llm_requests, write_script
 from tools.errors import UserError
 from tools.spaces import SPACE_NAMES, get_space
 
@@ -42,7 +41,7 @@ async def test_obfuscated_run_maps_answers_back(tmp_path, tables):
     view = ObfuscatedView(space, seed=9)
     target = space.from_index(1234)
     db = str(tmp_path / "log.sqlite")
-    state = await start_run(RunConfig(space="channel_mobilenet", obfuscate=True, obfuscation_seed=9, trials=1,
+    state = await start_run(cfg(space="channel_mobilenet", obfuscate=True, obfuscation_seed=9, trials=1,
                                       iterations=1, llm=write_script(tmp_path / "s.json", [view.show(target)])),
                             db=db)
     assert tuple(state.trials[0].iterations[0].arch) == target
@@ -57,7 +56,7 @@ async def test_constraint_refuses_large_models_and_costs_no_evaluation(tmp_path,
     big = space.from_index(int(np.argmax(t.params)))
     small = space.from_index(int(np.argmin(t.params)))
     db = str(tmp_path / "log.sqlite")
-    state = await start_run(RunConfig(space="nas_macro", max_params=limit, trials=1, iterations=1,
+    state = await start_run(cfg(space="nas_macro", max_params=limit, trials=1, iterations=1,
                                       llm=write_script(tmp_path / "s.json", [json.dumps(big), json.dumps(small)])),
                             db=db)
     trial = state.trials[0]
@@ -75,7 +74,7 @@ async def test_constraint_refuses_large_models_and_costs_no_evaluation(tmp_path,
 async def test_baselines_respect_constraints(tmp_path, tables, optimizer):
     space = get_space("channel_resnet")
     limit = int(np.percentile(space.table().flops, 30))
-    state = await start_run(RunConfig(space="channel_resnet", optimizer=optimizer, max_flops=limit, trials=3,
+    state = await start_run(cfg(space="channel_resnet", optimizer=optimizer, max_flops=limit, trials=3,
                                       iterations=10, seed=2), db=str(tmp_path / "log.sqlite"))
     for trial in state.trials.values():
         assert len(trial.iterations) == 10
@@ -84,7 +83,7 @@ async def test_baselines_respect_constraints(tmp_path, tables, optimizer):
 
 async def test_impossible_constraint_is_a_user_error(tmp_path, tables):
     with pytest.raises(UserError, match="raise the limit"):
-        await start_run(RunConfig(space="nas_macro", optimizer="random", max_params=1), db=str(tmp_path / "l.sqlite"))
+        await start_run(cfg(space="nas_macro", optimizer="random", max_params=1), db=str(tmp_path / "l.sqlite"))
     with pytest.raises(UserError, match="params and FLOPs"):
-        await start_run(RunConfig(space="nb201_cifar10", optimizer="random", max_params=10**6),
+        await start_run(cfg(space="nb201_cifar10", optimizer="random", max_params=10**6),
                         db=str(tmp_path / "l.sqlite"))

@@ -26,7 +26,7 @@ from agent.llm.providers import Provider, open_provider
 from agent.llm.ratelimit import RequestRateLimiter, TokenRateLimiter
 from agent.llm.reply import LLMReply
 from agent.llm.retry import BadReply, Failure, attempt_record, classify, wait_s
-from agent.llm.scripted import TRIAL_METADATA_KEY
+from agent.llm.scripted import CALL_METADATA_KEY, TRIAL_METADATA_KEY
 from agent.llm.spec import LLMSpec
 from agent.llm.usage import UsageMeter
 from tools.errors import GeniusError
@@ -176,14 +176,15 @@ class LLMClient:
             raise BadReply("malformed", f"unparseable tool call arguments: {error}")
         if not tool_calls and not content.strip():
             raise BadReply("empty", "the model returned no content and no tool calls")
-        if use_schema and not tool_calls:
+        if use_schema and wrapped and not tool_calls:
+            # Unwrap the object-rooted answer. A reply that does not follow the schema is passed on as it
+            # is: whether an answer is usable is the strategy's call, and it re-asks with the validation
+            # message (the paper's protocol); a blind retry here would hide the model's mistake.
             try:
                 value = json.loads(content)
             except ValueError:
-                raise BadReply("malformed", f"reply is not the JSON the schema asked for: {content[:200]!r}") from None
-            if wrapped:
-                if not isinstance(value, dict) or _ANSWER_KEY not in value:
-                    raise BadReply("malformed", f"reply lacks the {_ANSWER_KEY!r} field: {content[:200]!r}")
+                value = None
+            if isinstance(value, dict) and _ANSWER_KEY in value:
                 content = json.dumps(value[_ANSWER_KEY])
         usage = message.usage_metadata
         prompt_tokens = int(usage["input_tokens"]) if usage else estimate
@@ -235,12 +236,16 @@ class LLMClient:
         tools: list[dict[str, Any]] | None = None,
         seed: int | None = None,
         max_tokens: int | None = None,
+        call_index: int | None = None,
     ) -> LLMReply:
         """Ask the model; retries what is worth retrying, then returns the reply or raises.
 
         ``answer_schema``: JSON schema of the answer; sent as a strict ``json_schema`` response format
         when supported (the reply's ``content`` is then that JSON), ignored otherwise (parse with
         :func:`~agent.llm.parsing.extract_list`). ``tools``: OpenAI tool dicts, bound when supported.
+
+        ``call_index``: the how-many-th call of this trial this is (0-based, counting calls a resume
+        answered from the log), so a scripted model gives the same reply to the same call on every execution.
 
         Raises BudgetExhausted (budget spent before the call), LLMCallFailed (attempts exhausted or
         a non-retryable error; carries the attempts), LLMAuthError / LLMSpecError (401/403/404:
@@ -249,7 +254,10 @@ class LLMClient:
         self._usage.check_budget()
         lc_messages = to_langchain(messages)
         runnable, kwargs, use_schema, wrapped = self._prepare(answer_schema, tools, temperature, seed, max_tokens)
-        config: RunnableConfig = {"metadata": {TRIAL_METADATA_KEY: trial}}
+        metadata: dict[str, Any] = {TRIAL_METADATA_KEY: trial}
+        if call_index is not None:
+            metadata[CALL_METADATA_KEY] = call_index
+        config: RunnableConfig = {"metadata": metadata}
         estimate = _approx_tokens(messages)
         attempts: list[dict[str, Any]] = []
         for attempt in range(1, self.settings.max_attempts + 1):

@@ -29,7 +29,13 @@ class ModelIntegrityError(GeniusError):
 
 
 class BudgetExhausted(GeniusError):
-    """The run's cost or token budget is spent: no new LLM calls are made."""
+    """The run's cost or token budget is spent: no new LLM calls are made.
+
+    Not recorded as the call's result: the run stops as interrupted, and a resume with a larger budget
+    makes the call.
+    """
+
+    record_in_log = False
 
 
 class ScriptExhausted(GeniusError):

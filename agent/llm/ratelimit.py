@@ -1,12 +1,13 @@
 """Client-side rate limits: requests per second and tokens per minute.
 
-Requests are spaced evenly (one slot every ``(1 + guard_s) / rate`` seconds, reserved in FIFO order)
-rather than let through in bursts of ``rate``: a burst sent at t=0 over fresh connections and the next
-burst at t=1 over warm ones reach the server closer than 1 s apart, so a burst limiter that is exact
-at the client still breaks the limit where it counts. Even spacing plus a small guard (default 50 ms
-per second of window) keeps every 1-second window *at the server* within the limit despite scheduling
-jitter, at the price of running ~5 % under the nominal rate. No polling: each caller sleeps once until
-its reserved slot.
+Requests go through ``asyncio-throttle``'s sliding-window ``Throttler``, set to one request per
+``(1 + guard_s) / rate`` seconds: evenly spaced rather than let through in bursts of ``rate``. A burst sent
+at t=0 over fresh connections and the next burst at t=1 over warm ones reach the server closer than 1 s
+apart, so a burst limiter that is exact at the client still breaks the limit where it counts. Even spacing
+plus a small guard (default 30 ms per second of window) keeps every 1-second window *at the server* within
+the limit despite scheduling jitter, at the price of running ~4 % under the nominal rate. The throttler
+re-checks its window on a timer; a lock keeps that to the one caller at the head of the queue (FIFO), so
+waiting callers do not poll.
 """
 
 from __future__ import annotations
@@ -15,25 +16,27 @@ import asyncio
 import math
 import time
 
+from asyncio_throttle import Throttler
+
 
 class RequestRateLimiter:
     """At most ``rate`` requests in any 1-second window, evenly spaced. ``rate <= 0``: unlimited."""
 
-    def __init__(self, rate: float, *, guard_s: float = 0.05) -> None:
+    def __init__(self, rate: float, *, guard_s: float = 0.03) -> None:
         self.rate = rate
-        self._interval = (1.0 + guard_s) / rate if rate > 0 and math.isfinite(rate) else 0.0
-        self._next_slot = 0.0
+        self._throttler: Throttler | None = None
+        if rate > 0 and math.isfinite(rate):
+            period = (1.0 + guard_s) / rate
+            # Re-check 64 times per slot: the wait overshoots a slot by at most ~1.6 %.
+            self._throttler = Throttler(rate_limit=1, period=period, retry_interval=period / 64)
+        self._head = asyncio.Lock()
 
     async def acquire(self) -> None:
         """Wait for this caller's slot. Slots are handed out in call order."""
-        if self._interval <= 0.0:
+        if self._throttler is None:
             return
-        now = time.monotonic()
-        # Reserve before awaiting: with a single event loop there is no race between read and write.
-        slot = max(now, self._next_slot)
-        self._next_slot = slot + self._interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        async with self._head:
+            await self._throttler.acquire()
 
 
 class TokenRateLimiter:

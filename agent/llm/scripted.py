@@ -30,6 +30,8 @@ from agent.llm.errors import LLMSpecError, ScriptExhausted
 
 # Key in the run config's metadata under which the client passes the trial number.
 TRIAL_METADATA_KEY = "genius_trial"
+# Key under which the client passes the index of the call within its trial (see LLMClient.chat).
+CALL_METADATA_KEY = "genius_call"
 
 
 def _check_reply(reply: Any, where: str) -> None:
@@ -104,9 +106,11 @@ class ScriptedChatModel(BaseChatModel):
             )
         return self.per_trial[trial]
 
-    def _next_message(self, messages: list[BaseMessage], trial: int) -> AIMessage:
+    def _next_message(self, messages: list[BaseMessage], trial: int, call: int | None = None) -> AIMessage:
         replies = self._replies_for(trial)
-        index = self._next.get(trial, 0)
+        # The call index from the caller makes the reply a function of (trial, call): a resumed trial,
+        # whose earlier calls came from the log, gets the reply the uninterrupted run got.
+        index = self._next.get(trial, 0) if call is None else call
         if index >= len(replies):
             raise ScriptExhausted(
                 f"{self.model_name}: trial {trial} asked for reply {index + 1} but its script has "
@@ -139,6 +143,12 @@ class ScriptedChatModel(BaseChatModel):
         metadata = run_manager.metadata if run_manager is not None else {}
         return int(metadata.get(TRIAL_METADATA_KEY, 0))
 
+    @staticmethod
+    def _call(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None) -> int | None:
+        metadata = run_manager.metadata if run_manager is not None else {}
+        call = metadata.get(CALL_METADATA_KEY)
+        return None if call is None else int(call)
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -146,7 +156,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        message = self._next_message(messages, self._trial(run_manager))
+        message = self._next_message(messages, self._trial(run_manager), self._call(run_manager))
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     async def _agenerate(
@@ -157,5 +167,5 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         # No await before the counter update: concurrent trials cannot take the same reply.
-        message = self._next_message(messages, self._trial(run_manager))
+        message = self._next_message(messages, self._trial(run_manager), self._call(run_manager))
         return ChatResult(generations=[ChatGeneration(message=message)])

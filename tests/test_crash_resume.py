@@ -1,0 +1,143 @@
+"""Crash safety through the real CLI: a search killed with SIGKILL at random points, resumed again and again,
+ends equal to an uninterrupted run, with no evaluation or completed LLM call recorded twice. Ctrl-C leaves a
+resumable run and exit status 130."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_search_e2e import valid_answers
+
+pytestmark = pytest.mark.slow
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "run_agent.py"), *args]
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e["PYTHONUNBUFFERED"] = "1"
+    return e
+
+
+def search_args(script: str, db: str, run_id: str) -> list[str]:
+    # A low rate limit stretches the run over a couple of seconds, so random kills land inside it.
+    return ["--space", "nas_macro", "--llm", f"scripted:{script}", "--trials", "4", "--iterations", "10",
+            "--parallel", "4", "--rate-limit", "8", "--seed", "4", "--db", db, "--run-id", run_id, "--json"]
+
+
+def status_of(db: str, run_id: str) -> str:
+    out = subprocess.run(cli("show", run_id, "--db", db, "--json"), capture_output=True, text=True, env=env())
+    return str(json.loads(out.stdout)["status"]) if out.returncode == 0 else "absent"
+
+
+def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(tmp_path, tables):
+    answers = valid_answers("nas_macro", 8)
+    replies = [json.dumps(a) for a in answers] + [json.dumps(answers[2]), json.dumps(answers[5])]
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps(replies))
+
+    ref = subprocess.run(cli(*search_args(str(script), str(tmp_path / "ref.sqlite"), "ref")), capture_output=True,
+                         text=True, env=env(), timeout=120)
+    assert ref.returncode == 0, ref.stderr
+    reference = json.loads(ref.stdout)
+
+    db = str(tmp_path / "crash.sqlite")
+    rng = random.Random(1234)
+    kills = 0
+    command = cli(*search_args(str(script), db, "r"))
+    for _ in range(12):
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
+        time.sleep(rng.uniform(1.0, 2.2))  # the interpreter needs ~1 s to start; the search ~5 s more
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        if status_of(db, "r") == "finished":
+            break
+        command = cli("resume", "r", "--db", db, "--json")
+    final = subprocess.run(cli("resume", "r", "--db", db, "--json"), capture_output=True, text=True, env=env(),
+                           timeout=120)
+    assert final.returncode == 0, final.stderr
+    resumed = json.loads(final.stdout.split("\n", 1)[1] if final.stdout.startswith("run ") else final.stdout)
+    assert kills >= 3, "the kills should land inside the run"
+    assert resumed["status"] == "finished"
+    assert resumed["trials"] == reference["trials"]
+    assert resumed["usage"]["calls"] == reference["usage"]["calls"]
+
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT type, effect_key, payload FROM events WHERE run_id='r'").fetchall()
+    completed = Counter(key.rsplit("/", 1)[0] for type_, key, _ in rows if type_ == "effect.completed")
+    assert completed and max(completed.values()) == 1  # no effect completed twice
+    evaluations = sum(1 for t, _, p in rows if t == "effect.completed" and json.loads(p)["kind"] == "evaluate")
+    assert evaluations == sum(1 for t in reference["trials"] for it in t["iterations"] if not it["repeat"])
+    verify = subprocess.run(cli("verify", "--db", db), capture_output=True, text=True, env=env())
+    assert verify.returncode == 0 and "hash chain intact" in verify.stdout
+
+
+def test_ctrl_c_leaves_a_resumable_run(tmp_path, tables):
+    answers = valid_answers("channel_resnet", 10)
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([json.dumps(a) for a in answers]))
+    db = str(tmp_path / "log.sqlite")
+    args = ["--space", "channel_resnet", "--llm", f"scripted:{script}", "--trials", "2", "--iterations", "10",
+            "--rate-limit", "4", "--db", db, "--run-id", "c"]
+    proc = subprocess.Popen(cli(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert first.strip() == "run c"  # the run id comes at once
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "resume with: python run_agent.py resume c" in err
+    assert status_of(db, "c") == "interrupted"
+    done = subprocess.run(cli("resume", "c", "--db", db, "--json"), capture_output=True, text=True, env=env(),
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["status"] == "finished"
+    assert [len(t["iterations"]) for t in doc["trials"]] == [10, 10]
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path, tables):
+    db = str(tmp_path / "x.sqlite")
+    made = subprocess.run(cli("--space", "nas_macro", "--optimizer", "random", "--trials", "1", "--db", db),
+                          capture_output=True, text=True, env=env(), timeout=60)
+    assert made.returncode == 0, made.stderr
+    cases = [
+        (["--space", "nope"], "nas_macro"),
+        (["--space", "nas_macro", "--trials", "0"], "at least 1"),
+        (["resume", "missing", "--db", db], "python run_agent.py runs"),
+        (["replay", "missing", "--db", db], "python run_agent.py runs"),
+        (["show", "missing", "--db", str(tmp_path / "absent.sqlite")], "no event log"),
+        (["--space", "nas_macro", "--llm", "bogus:thing", "--db", str(tmp_path / "y.sqlite")], "embedded"),
+    ]
+    for args, expected in cases:
+        out = subprocess.run(cli(*args), capture_output=True, text=True, env=env(), timeout=60)
+        assert out.returncode == 2, (args, out.stderr)
+        assert expected in out.stderr, (args, out.stderr)
+        assert out.stderr.count("\n") == 1, out.stderr
+
+
+def test_missing_data_file_is_exit_2(tmp_path):
+    e = env()
+    e["GENIUS_DATA_DIR"] = str(tmp_path / "empty")
+    e["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    e["GENIUS_DATA_URL"] = "http://127.0.0.1:9"  # nothing listens there: the download fails at once
+    out = subprocess.run(cli("--space", "nas_macro", "--optimizer", "random", "--db", str(tmp_path / "l.sqlite")),
+                         capture_output=True, text=True, env=e, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "GENIUS_DATA_DIR" in out.stderr
