@@ -95,7 +95,7 @@ class ObfuscatedView:
 
     def answer_schema(self) -> dict[str, Any]:
         n = len(self.values)
-        return {"type": "array", "minItems": n, "maxItems": n, "items": False,
+        return {"type": "array", "minItems": n, "maxItems": n,
                 "prefixItems": [{"type": "string", "enum": list(string.ascii_uppercase[: len(v)])}
                                 for v in self.values]}
 

@@ -98,6 +98,11 @@ def _http_client(timeout_s: float, max_concurrency: int) -> httpx2.AsyncClient:
 
 async def open_provider(spec: LLMSpec, settings: Any) -> Provider:
     """Build the chat model for ``spec`` (``settings``: an LLMSettings). Starts the embedded server if needed."""
+    if spec.kind == "control":
+        from agent.llm.control import RandomAnswerModel
+
+        # structured output yes (it samples the schema), tools no: agent mode refuses it up front.
+        return Provider(RandomAnswerModel(), "control:random", True, False, wrap_schema=False)
     if spec.kind == "scripted":
         assert spec.path is not None
         scripted = ScriptedChatModel.from_file(spec.path)

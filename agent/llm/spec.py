@@ -10,6 +10,7 @@ Forms::
     openai:MODEL             OpenAI (OPENAI_API_KEY), or any OpenAI-compatible server via --base-url /
                              OPENAI_BASE_URL (the key is optional then)
     scripted:FILE.json       canned replies, for tests and demos
+    control:random           uniform random valid answers (the ablation control)
 
 Parsing is syntactic: files are looked at when the client opens.
 """
@@ -24,14 +25,14 @@ from typing import Literal
 from agent.llm.bundled import BUNDLED_MODELS, DEFAULT_BUNDLED
 from agent.llm.errors import LLMSpecError
 
-Kind = Literal["embedded", "openai", "scripted"]
+Kind = Literal["embedded", "openai", "scripted", "control"]
 
 DEFAULT_SPEC = "embedded"
 
 FORMS = (
     "embedded (= embedded:qwen-1.5b), embedded:qwen-1.5b, embedded:qwen-0.5b, embedded:smollm2, "
     "embedded:PATH.gguf, openai:MODEL (with --base-url/OPENAI_BASE_URL for any OpenAI-compatible "
-    "server), scripted:FILE.json"
+    "server), scripted:FILE.json, control:random (uniform random valid answers)"
 )
 
 
@@ -98,6 +99,10 @@ def parse_llm_spec(text: str, base_url: str | None = None) -> LLMSpec:
         if url is not None and not url.startswith(("http://", "https://")):
             raise _bad(text, f"base URL {url!r} must start with http:// or https://")
         return LLMSpec("openai", rest, base_url=url.rstrip("/") if url else None)
+    if kind == "control":
+        if rest.lower() != "random":
+            raise _bad(text, "the control model is control:random (uniform random valid answers)")
+        return LLMSpec("control", "random")
     if kind == "scripted":
         if not rest.lower().endswith(".json"):
             raise _bad(text, "a scripted model is a .json file")

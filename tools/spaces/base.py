@@ -294,7 +294,6 @@ class SearchSpace:
                 {"type": "integer", "enum": list(allowed), "description": name}
                 for allowed, name in zip(self.positions, self.position_names, strict=True)
             ],
-            "items": False,
             "minItems": n,
             "maxItems": n,
         }

@@ -1,0 +1,127 @@
+"""Search quality after a budget of evaluations: GENIUS variants against the random-search baseline.
+
+For each space and variant it runs (or resumes, or reuses: run ids are deterministic) one run of N trials
+and prints mean/median best strict rank with a bootstrap 95% CI, mean best reported accuracy, the share
+of repeats, and seconds per iteration, next to random search at the same budget (paper protocol, from
+../shared/benchmarks/README.md) and the paper's GPT-4 results.
+
+Variants (issue 8's ablation): paper (the paper's method), refuse / sorted / edit / candidates /
+schedule (one assisted behaviour alone), assisted (all behaviours), control (assisted, but the model's
+answers replaced by uniform random valid answers through the same pipeline: what the program adds).
+
+    GENIUS_DATA_DIR=../shared/benchmarks python benchmarks/search_quality.py --space nas_macro \
+        --llm embedded --trials 20 --variants paper,assisted,control
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agent.config import AssistOptions, RunConfig
+from agent.orchestrator import load_run, resume_run, start_run
+from storage import EventLog, RunState
+from tools.spaces import SPACE_NAMES
+
+RANDOM_BEST_OF_10 = {"nas_macro": (92.434, 593.3), "channel_resnet": (93.523, 1489.9),
+                     "channel_mobilenet": (91.379, 1481.7), "nb201_cifar10": (93.026, 1616.3),
+                     "nb201_cifar100": (69.761, 1508.3), "nb201_imagenet16": (43.271, 1503.5)}
+# The paper's GPT-4 results (its Tables 2-8 / Table 1): best rank per trial where printed.
+PAPER_GPT4 = {"nas_macro": "T=0: ranks 8, 27, 61 (Table 3)", "channel_resnet": "rank 33 (Fig. 3)",
+              "channel_mobilenet": "rank 16 (Fig. 3)", "nb201_cifar10": "93.84 +- 0.33 (ranks 7, 280, 336)",
+              "nb201_cifar100": "70.58 +- 0.33 (ranks 709, 394, 210)",
+              "nb201_imagenet16": "44.85 +- 0.57 (ranks 636, 106, 434)"}
+
+NONE = AssistOptions(refuse_repeats=False, sorted_history=False, edit_requests=False)
+VARIANTS: dict[str, tuple[str, AssistOptions, bool]] = {
+    # name: (mode, assist options, control model)
+    "paper": ("paper", AssistOptions(), False),
+    "refuse": ("assisted", replace(NONE, refuse_repeats=True), False),
+    "sorted": ("assisted", replace(NONE, sorted_history=True), False),
+    "edit": ("assisted", replace(NONE, edit_requests=True), False),
+    "candidates": ("assisted", replace(NONE, candidates=3), False),
+    "schedule": ("assisted", replace(NONE, temperature_schedule="1.0:0.3"), False),
+    "assisted": ("assisted", AssistOptions(), False),
+    "control": ("assisted", AssistOptions(), True),
+}
+
+
+def bootstrap_ci(values: list[float], rng: np.random.Generator, n: int = 10_000) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=float)
+    means = arr[rng.integers(0, len(arr), (n, len(arr)))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+async def run_variant(space: str, variant: str, args: argparse.Namespace) -> RunState:
+    mode, assist, control = VARIANTS[variant]
+    llm = "control:random" if control else args.llm
+    run_id = f"sq-{space}-{variant}-{llm.replace(':', '_').replace('/', '_')}-{args.trials}x{args.iterations}"
+    config = RunConfig(space=space, mode=mode, assist=assist, llm=llm, trials=args.trials,
+                       iterations=args.iterations, temperature=args.temperature, seed=args.seed,
+                       parallel=args.parallel, rate_limit=1000.0)
+    log = await EventLog.open(args.db)
+    try:
+        exists = await log.has_run(run_id)
+    finally:
+        await log.close()
+    if not exists:
+        return await start_run(config, db=args.db, run_id=run_id)
+    state = await load_run(run_id, db=args.db)
+    return state if state.status == "finished" else await resume_run(run_id, db=args.db)
+
+
+def seconds_per_iteration(state: RunState, wall: float | None) -> float:
+    iterations = sum(len(t.iterations) for t in state.trials.values())
+    if wall is not None and iterations:
+        return wall / iterations
+    return float("nan")
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--space", default="all", help="a space name, a comma list, or all")
+    ap.add_argument("--llm", default="embedded")
+    ap.add_argument("--variants", default="paper,assisted,control")
+    ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument("--iterations", type=int, default=10)
+    ap.add_argument("--temperature", type=float, default=0.7,
+                    help="sampling temperature of every trial (0 makes all trials of a local model identical)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--parallel", type=int, default=2)
+    ap.add_argument("--db", default="runs/search_quality.sqlite")
+    args = ap.parse_args()
+    configure_logging(Path(args.db).resolve().parent / "genius.log", quiet=True)
+    spaces = list(SPACE_NAMES) if args.space == "all" else args.space.split(",")
+    rng = np.random.default_rng(0)
+    print(f"llm {args.llm}; {args.trials} trials x {args.iterations} iterations; temperature {args.temperature}")
+    print(f"{'space':18} {'variant':11} {'mean rank [95% CI]':>26} {'median':>7} {'mean acc':>9} {'repeats':>8}"
+          f" {'s/iter':>7}   random best-of-10 (acc / rank); paper GPT-4")
+    for space in spaces:
+        for variant in args.variants.split(","):
+            started = time.perf_counter()
+            state = await run_variant(space, variant, args)
+            wall = time.perf_counter() - started
+            bests = [t.best() for t in state.trials.values()]
+            ranks = [float(b.rank) for b in bests if b is not None and b.rank is not None]
+            accs = [float(b.test_accuracy) for b in bests if b is not None and b.test_accuracy is not None]
+            reps = [t.repeat_fraction() for t in state.trials.values()]
+            lo, hi = bootstrap_ci(ranks, rng) if ranks else (float("nan"), float("nan"))
+            ref = RANDOM_BEST_OF_10.get(space, (float("nan"), float("nan")))
+            fresh = wall > 5  # a reused run's wall time says nothing
+            spi = seconds_per_iteration(state, wall) if fresh else float("nan")
+            print(f"{space:18} {variant:11} {statistics.mean(ranks):9.0f} [{lo:6.0f}, {hi:6.0f}]"
+                  f" {statistics.median(ranks):7.0f} {statistics.mean(accs):9.2f} {100 * statistics.mean(reps):7.0f}%"
+                  f" {spi:7.2f}   {ref[0]:.2f} / {ref[1]:.0f}; {PAPER_GPT4.get(space, '')}", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
