@@ -217,6 +217,18 @@ async def test_schema_reply_that_is_not_json_goes_to_the_strategy_unretried() ->
     assert json.loads(second.content) == [0] * 8
 
 
+async def test_structured_answer_cut_off_at_max_tokens_is_handed_on() -> None:
+    # The SDK raises on finish_reason "length" under a response format; the strategy gets the cut-off text.
+    with FakeOpenAIServer(advertise_json_schema=True) as server:
+        client = await open_client(server)
+        server.enqueue(reply('{"answer": [0, 0, ', finish_reason="length", completion_tokens=9))
+        r = await client.chat(USER, trial=0, answer_schema=ARCH_SCHEMA, max_tokens=9)
+        await client.aclose()
+    assert r.finish_reason == "length" and r.content.startswith('{"answer": [0, 0')
+    chat_requests = [q for q in server.requests if q.path.endswith("/chat/completions")]
+    assert r.completion_tokens == 9 and r.attempts == [] and len(chat_requests) == 1
+
+
 # -- budget ---------------------------------------------------------------------------------------
 
 

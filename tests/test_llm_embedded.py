@@ -55,3 +55,35 @@ async def test_smollm2_answers_a_nas_macro_schema() -> None:
     assert again.embedded_load_s == client.embedded_load_s
     await again.aclose()
     await client.aclose()
+
+
+@requires_smollm2
+@pytest.mark.parametrize("space_name", ["nas_macro", "channel_mobilenet", "nb201_cifar100"])
+async def test_space_answer_schemas_hold_on_the_real_server(tables, space_name) -> None:
+    """The schema each space really sends (prefixItems, per-position enums) is accepted and obeyed."""
+    from tools.spaces import get_space
+
+    space = get_space(space_name)
+    client = await LLMClient.open(parse_llm_spec("embedded:smollm2"), LLMSettings(max_concurrency=2, timeout_s=120))
+    try:
+        reply = await client.chat([{"role": "user", "content": space.describe() + "\nAnswer with the list."}],
+                                  trial=0, answer_schema=space.answer_schema(), max_tokens=320, seed=2)
+    finally:
+        await client.aclose()
+    assert space.validate(json.loads(reply.content))
+
+
+@requires_smollm2
+def test_a_real_search_on_the_embedded_model_through_the_cli(tmp_path, tables) -> None:
+    """The newcomer's path, with the tiny model: a real paper-mode search, the table printed."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out = subprocess.run([sys.executable, str(ROOT / "run_agent.py"), "--space", "channel_resnet", "--llm",
+                          "embedded:smollm2", "--trials", "1", "--iterations", "2", "--db", str(tmp_path / "l.sqlite")],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "T=0" in out.stdout and "T=1" in out.stdout and "93.89" in out.stdout  # the table with the optimum
+    assert "status finished" in out.stdout

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import openai
 import structlog
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
@@ -201,6 +202,17 @@ class LLMClient:
             finish_reason=meta.get("finish_reason"),
         )
 
+    def _truncated_reply(self, exc: Any, latency_s: float, attempts: list[dict[str, Any]]) -> LLMReply:
+        completion = exc.completion
+        usage = getattr(completion, "usage", None)
+        content = ""
+        if completion.choices:
+            content = completion.choices[0].message.content or ""
+        return LLMReply(content=content, prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0), latency_s=latency_s,
+                        attempts=attempts, model=str(getattr(completion, "model", "") or self.model_name),
+                        finish_reason="length")
+
     def _give_up(self, failure: Failure, attempts: list[dict[str, Any]], trial: int) -> GeniusError:
         self._usage.failed_calls += 1
         log.warning(
@@ -279,6 +291,12 @@ class LLMClient:
                     )
                 except GeniusError:
                     raise  # ours (e.g. ScriptExhausted): already clear, never retried
+                except openai.LengthFinishReasonError as exc:
+                    # The answer hit max_tokens inside a structured reply: hand the cut-off text to the
+                    # strategy, which re-asks with the validation message, instead of failing the trial.
+                    reply = self._truncated_reply(exc, time.perf_counter() - started, attempts)
+                    self._usage.record(reply.prompt_tokens, reply.completion_tokens)
+                    return reply
                 except Exception as exc:
                     # The failed request's reserved tokens stay spent: the provider may have counted them.
                     failure = classify(exc)

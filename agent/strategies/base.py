@@ -55,6 +55,9 @@ async def ask_for_arch(ctx: TrialContext, messages: list[dict[str, Any]], *, sch
     """
     convo = list(messages)
     last = ""
+    if max_tokens is None and schema is not None:
+        # A grammar-constrained answer is short; the cap stops a weak model padding it with whitespace.
+        max_tokens = 320 if schema.get("type") == "array" else 700
     for attempt in range(1, ctx.config.max_attempts + 1):
         try:
             reply = await ctx.ask(convo, answer_schema=schema, temperature=temperature, max_tokens=max_tokens)
