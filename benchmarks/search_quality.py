@@ -28,6 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.config import AssistOptions, RunConfig
+from agent.logs import configure_logging
 from agent.orchestrator import load_run, resume_run, start_run
 from storage import EventLog, RunState
 from tools.spaces import SPACE_NAMES
