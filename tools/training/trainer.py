@@ -2,8 +2,8 @@
 
 Fast on a GPU in the manner of airbench: the whole dataset lives on the device as uint8 (padded once for
 the random crop), each batch is cropped, flipped and normalised there by one gather, the forward pass
-runs under bf16 autocast in channels_last layout, ``torch.compile`` is used when the run is long enough
-to repay compiling, the optimizer is SGD with Nesterov momentum under a linear warm-up / linear decay
+runs under bf16 autocast in channels_last layout (``torch.compile`` only when asked for: it did not pay
+off on an H200), the optimizer is SGD with Nesterov momentum under a linear warm-up / linear decay
 ("one-cycle") schedule, metrics are accumulated on the device and read back once per epoch, and the
 training time is measured with CUDA events. On a CPU the same loop runs in fp32 (slow; for tests).
 """
@@ -34,9 +34,11 @@ from tools.training.data import Dataset, load_dataset
 # Validation images are drawn with this fixed seed, whatever the training seed: every architecture and
 # every seed of a search is then compared on the same held-out images.
 SPLIT_SEED = 0
-# compile="auto" compiles only runs of at least this many optimizer steps: compiling these networks
-# takes tens of seconds, which a short run does not win back.
-COMPILE_MIN_STEPS = 2000
+# compile="auto" does not compile. Measured on an H200 (torch 2.11, bf16 autocast, channels_last, batch
+# 512; benchmarks/train_throughput.py --device cuda --quick): compiled steady state was *slower* than
+# eager for every family (nas_macro 30.4k vs 43.1k img/s, channel_resnet 69.8k vs 79.7k, channel_mobilenet
+# 53.6k vs 65.8k, nb201 10.5k vs 13.6k) and compiling cost 10-70 s. compile=True still forces it.
+COMPILE_AUTO = False
 DEFAULT_DATA_DIR = "~/.cache/genius-agent/data"
 
 
@@ -54,8 +56,8 @@ class TrainConfig:
       the validation accuracy that the search optimises; 0 makes the search metric the test accuracy.
     - ``seed``: initial weights, data order and augmentation.
     - ``device``: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
-    - ``compile``: True, False, or "auto" (only on CUDA, and only for runs of at least
-      :data:`COMPILE_MIN_STEPS` steps). A failing ``torch.compile`` falls back to eager with a warning.
+    - ``compile``: True, False, or "auto" (= :data:`COMPILE_AUTO`: off, since compiling did not pay off
+      on an H200, see its comment). A failing ``torch.compile`` falls back to eager with a warning.
     - ``deterministic``: run with ``torch.use_deterministic_algorithms(True, warn_only=True)``,
       ``cudnn.deterministic = True`` and ``cudnn.benchmark = False`` (and ``CUBLAS_WORKSPACE_CONFIG``
       set, when not already, to ``:4096:8``, which only takes effect if CUDA had not yet been used in
@@ -315,7 +317,7 @@ def _lr_factor(total_steps: int, warmup_fraction: float) -> Callable[[int], floa
 
 def _should_compile(config: TrainConfig, device: torch.device, steps: int) -> bool:
     if config.compile == "auto":
-        return device.type == "cuda" and steps >= COMPILE_MIN_STEPS
+        return COMPILE_AUTO and device.type == "cuda"
     return bool(config.compile)
 
 
