@@ -80,6 +80,7 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample-size", type=_positive_int, default=3, help="regularized evolution tournament size")
     p.add_argument("--assist", default="all",
                    help="assisted mode behaviours: all | none | comma list of refuse_repeats,sorted_history,"
+                        "compact_prompt,"
                         "edit_requests (prefix no- to switch one off)")
     p.add_argument("--candidates", type=_positive_int, default=1, help="assisted: answers sampled per iteration")
     p.add_argument("--temperature-schedule", default="", help="assisted: START:END linear over iterations")
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _assist_options(text: str, candidates: int, schedule: str) -> AssistOptions:
     """``all`` | ``none`` | names to switch on (``a,b``) | names to switch off (``no-a,no-b``)."""
-    names = ("refuse_repeats", "sorted_history", "edit_requests")
+    names = ("refuse_repeats", "sorted_history", "edit_requests", "compact_prompt")
     items = [s.strip().replace("-", "_") for s in text.split(",") if s.strip()]
     if items == ["all"]:
         flags = dict.fromkeys(names, True)

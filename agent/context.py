@@ -172,11 +172,13 @@ class TrialContext:
                   max_tokens: int | None = None, purpose: str = "propose", seed_offset: int = 0) -> dict[str, Any]:
         """One LLM call, journaled. Returns the reply as JSON (``content``, ``tool_calls``, token counts).
 
-        ``seed_offset`` varies the sampling seed between calls that must not sample alike (several candidates
-        for the same prompt).
+        The sampling seed is the trial's seed plus the index of the call within the trial, so a re-asked
+        question does not sample the same answer again, and a resumed trial sends the same seeds.
+        ``seed_offset`` separates calls that must not sample alike within one step (several candidates).
         """
         temp = self.temperature if temperature is None else temperature
-        seed = self.seed + seed_offset
+        call_index = self.state.llm_calls + self._failed_calls
+        seed = self.seed + 7919 * call_index + seed_offset
         request: dict[str, Any] = {"messages": messages, "temperature": temp, "purpose": purpose, "seed": seed}
         if answer_schema is not None:
             request["answer_schema"] = answer_schema
@@ -185,7 +187,6 @@ class TrialContext:
         if max_tokens is not None:
             request["max_tokens"] = max_tokens
         llm = self.llm
-        call_index = self.state.llm_calls + self._failed_calls
 
         async def call() -> dict[str, Any]:
             if llm is None:  # replay serves every call from the log; reaching here is a bug

@@ -45,6 +45,16 @@ class PlainView:
 
         return space_prompt(self.space)
 
+    def compact_prompt(self) -> str:
+        """A short description of the space (a few hundred tokens, against the paper's ~1,000)."""
+        space = self.space
+        if space.family == "channel":
+            options = "\n".join(f"{name}: {', '.join(map(str, opts))}" for name, opts in
+                                zip(space.position_names, space.positions, strict=True))
+            example = ", ".join(str(opts[1]) for opts in space.positions)
+            return render(f"assisted/compact_{space.name}", options=options, example=example)
+        return render(f"assisted/compact_{space.family}")
+
     def answer_schema(self) -> dict[str, Any]:
         return self.space.answer_schema()
 
@@ -92,6 +102,9 @@ class ObfuscatedView:
     def space_prompt(self) -> str:
         lines = [f"P{j + 1}: {', '.join(string.ascii_uppercase[: len(v)])}" for j, v in enumerate(self.values)]
         return render("obfuscated/user", n=len(self.values), options="\n".join(lines), example=self.example)
+
+    def compact_prompt(self) -> str:
+        return self.space_prompt()  # already short
 
     def answer_schema(self) -> dict[str, Any]:
         n = len(self.values)

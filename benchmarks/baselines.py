@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.config import RunConfig  # noqa: E402
-from agent.orchestrator import start_run  # noqa: E402
-from tools.spaces import SPACE_NAMES  # noqa: E402
+from agent.config import RunConfig
+from agent.orchestrator import start_run
+from tools.spaces import SPACE_NAMES
 
 # Best of 10 uniform samples, 10,000 repeats (../shared/benchmarks/README.md).
 PAPER_RANDOM = {"nas_macro": (92.434, 593.3), "channel_resnet": (93.523, 1489.9),

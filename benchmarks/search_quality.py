@@ -5,7 +5,7 @@ and prints mean/median best strict rank with a bootstrap 95% CI, mean best repor
 of repeats, and seconds per iteration, next to random search at the same budget (paper protocol, from
 ../shared/benchmarks/README.md) and the paper's GPT-4 results.
 
-Variants (issue 8's ablation): paper (the paper's method), refuse / sorted / edit / candidates /
+Variants (issue 8's ablation): paper (the paper's method), refuse / sorted / edit / compact / candidates /
 schedule (one assisted behaviour alone), assisted (all behaviours), control (assisted, but the model's
 answers replaced by uniform random valid answers through the same pipeline: what the program adds).
 
@@ -42,13 +42,14 @@ PAPER_GPT4 = {"nas_macro": "T=0: ranks 8, 27, 61 (Table 3)", "channel_resnet": "
               "nb201_cifar100": "70.58 +- 0.33 (ranks 709, 394, 210)",
               "nb201_imagenet16": "44.85 +- 0.57 (ranks 636, 106, 434)"}
 
-NONE = AssistOptions(refuse_repeats=False, sorted_history=False, edit_requests=False)
+NONE = AssistOptions(refuse_repeats=False, sorted_history=False, edit_requests=False, compact_prompt=False)
 VARIANTS: dict[str, tuple[str, AssistOptions, bool]] = {
     # name: (mode, assist options, control model)
     "paper": ("paper", AssistOptions(), False),
     "refuse": ("assisted", replace(NONE, refuse_repeats=True), False),
     "sorted": ("assisted", replace(NONE, sorted_history=True), False),
     "edit": ("assisted", replace(NONE, edit_requests=True), False),
+    "compact": ("assisted", replace(NONE, compact_prompt=True), False),
     "candidates": ("assisted", replace(NONE, candidates=3), False),
     "schedule": ("assisted", replace(NONE, temperature_schedule="1.0:0.3"), False),
     "assisted": ("assisted", AssistOptions(), False),

@@ -90,3 +90,16 @@ async def test_temperature_schedule(tmp_path, tables):
                                       assist=AssistOptions(temperature_schedule="0.2:1.0"),
                                       llm=write_script(tmp_path / "s.json", [json.dumps(x) for x in a])), db=db)
     assert [r["temperature"] for r in await llm_requests(db, state.run_id)] == [0.2, 0.6, 1.0]
+
+
+async def test_compact_prompt_is_short_and_names_every_option(tmp_path, tables):
+    for space_name in ("nas_macro", "channel_mobilenet", "nb201_imagenet16"):
+        a = valid_answers(space_name, 1)
+        db = str(tmp_path / f"{space_name}.sqlite")
+        await start_run(cfg(space=space_name, mode="assisted", trials=1, iterations=1,
+                            llm=write_script(tmp_path / "s.json", [json.dumps(a[0])])), db=db, run_id="c")
+        compact = (await llm_requests(db, "c"))[0]["messages"][1]["content"]
+        space = get_space(space_name)
+        for opts in space.positions:
+            assert all(str(v) in compact for v in opts)
+        assert "class " not in compact and len(compact) < 1400

@@ -83,7 +83,7 @@ class AssistedStrategy:
 
     def prompt(self, ctx: TrialContext) -> str:
         name = ctx.view.answer_name
-        parts = [task_prompt(ctx)]
+        parts = [task_prompt(ctx, compact=self.o.compact_prompt)]
         if not ctx.evaluated():
             parts.append(render("paper/closing", answer_name=name))
             return "\n\n".join(parts)
@@ -117,6 +117,9 @@ class AssistedStrategy:
                 if prior is None or not self.o.refuse_repeats or refusals >= self.o.max_refusals:
                     break
                 refusals += 1
+                # Sample a little hotter after each refusal: a small model re-asked at the same temperature
+                # tends to repeat itself.
+                temp = min(1.5, temp + 0.15)
                 message = render("assisted/repeat_refused", arch=ctx.view.show(proposal.arch),
                                  accuracy=round_half_up(float(prior.accuracy or 0), 2), rank=prior.rank,
                                  size=ctx.space.size, answer_name=ctx.view.answer_name)

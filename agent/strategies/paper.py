@@ -40,10 +40,11 @@ def system_prompt(space: SearchSpace) -> str:
     return render("paper/nb201_system" if space.family == "nb201" else "paper/nas_macro_system")
 
 
-def task_prompt(ctx: TrialContext) -> str:
-    """The space prompt as the model sees it, with the run's size limit when it has one."""
+def task_prompt(ctx: TrialContext, *, compact: bool = False) -> str:
+    """The space prompt as the model sees it (``compact``: the short form), with the run's size limit."""
     note = ctx.constraint_note()
-    return ctx.view.space_prompt() + (f"\n\n{note}" if note else "")
+    prompt = ctx.view.compact_prompt() if compact else ctx.view.space_prompt()
+    return prompt + (f"\n\n{note}" if note else "")
 
 
 def results_lines(ctx: TrialContext) -> str:
