@@ -107,9 +107,9 @@ async def resume_run(run_id: str, *, db: str, listener: Listener | None = None) 
     llm = None
     try:
         recorded = await log_.read(run_id)
-        state = fold_run(run_id, recorded)
         if not recorded:
             raise UnknownRunError(f"no run {run_id} in {db}; list the runs with: python run_agent.py runs --db {db}")
+        state = fold_run(run_id, recorded)
         if state.status == "finished":
             return state
         config = RunConfig.from_json(state.config)
@@ -123,15 +123,21 @@ async def resume_run(run_id: str, *, db: str, listener: Listener | None = None) 
         await log_.close()
 
 
-async def replay_run(run_id: str, *, db: str) -> RunState:
-    """Re-execute a run entirely from its log (no model, no network, no training) and fold the result."""
+async def read_run(run_id: str, *, db: str) -> list[StoredEvent]:
+    """A run's events, read-only; an unknown run id is a user error naming how to list the runs."""
     log_ = await EventLog.open(db, create=False, writable=False)
     try:
-        recorded = await log_.read(run_id)
+        events = await log_.read(run_id)
     finally:
         await log_.close()
-    if not recorded:
+    if not events:
         raise UnknownRunError(f"no run {run_id} in {db}; list the runs with: python run_agent.py runs --db {db}")
+    return events
+
+
+async def replay_run(run_id: str, *, db: str) -> RunState:
+    """Re-execute a run entirely from its log (no model, no network, no training) and fold the result."""
+    recorded = await read_run(run_id, db=db)
     config = RunConfig.from_json(fold_run(run_id, recorded).config)
     get_space(config.space, config.data_dir)
     sink = MemorySink()
@@ -186,20 +192,29 @@ async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: li
     return fold_run(run_id, await sink.read(run_id))
 
 
+def _mark_abandoned(state: RunState) -> RunState:
+    """A run the log calls running whose process on this host is gone was killed: show it as interrupted.
+
+    Display only: the fold stays pure, and the next execution's events settle the status for good.
+    """
+    if state.status == "running" and state.last_host == socket.gethostname() and state.last_pid:
+        try:
+            os.kill(state.last_pid, 0)
+        except ProcessLookupError:
+            state.status = "interrupted"
+            state.interrupt_reason = state.interrupt_reason or "the process running it was killed"
+        except PermissionError:
+            pass  # alive, another user's
+    return state
+
+
 async def load_run(run_id: str, *, db: str) -> RunState:
-    log_ = await EventLog.open(db, create=False, writable=False)
-    try:
-        events = await log_.read(run_id)
-    finally:
-        await log_.close()
-    if not events:
-        raise UnknownRunError(f"no run {run_id} in {db}; list the runs with: python run_agent.py runs --db {db}")
-    return fold_run(run_id, events)
+    return _mark_abandoned(fold_run(run_id, await read_run(run_id, db=db)))
 
 
 async def load_runs(*, db: str) -> list[RunState]:
     log_ = await EventLog.open(db, create=False, writable=False)
     try:
-        return list(fold_all(await log_.read()).values())
+        return [_mark_abandoned(s) for s in fold_all(await log_.read()).values()]
     finally:
         await log_.close()

@@ -80,6 +80,7 @@ class RunState:
     errors: list[str] = field(default_factory=list)
     interrupt_reason: str = ""
     last_pid: int | None = None
+    last_host: str | None = None
 
     def trial(self, n: int) -> TrialState:
         t = self.trials.get(n)
@@ -159,6 +160,7 @@ def apply_event(state: RunState, e: StoredEvent) -> None:
         state.executions += 1
         state.status = "running"
         state.last_pid = p.get("pid")
+        state.last_host = p.get("host")
         for trial in state.trials.values():
             if trial.status == "interrupted":
                 trial.status = "running"

@@ -65,7 +65,9 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(tmp_path,
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             kills += 1
-        if status_of(db, "r") == "finished":
+        status = status_of(db, "r")
+        assert status in ("absent", "interrupted", "finished")  # a killed run is never shown as running
+        if status == "finished":
             break
         command = cli("resume", "r", "--db", db, "--json")
     final = subprocess.run(cli("resume", "r", "--db", db, "--json"), capture_output=True, text=True, env=env(),
