@@ -1,12 +1,30 @@
-"""Remove secrets from anything about to be written to the log or a log file."""
+"""Remove secrets from anything about to be written to the log or a log file.
+
+The one place that decides what a secret is: values under secret-named keys, credential-shaped strings,
+and every secret value registered at run time (the API key a client was opened with). The event log and
+the structlog processor (agent/llm/redact.py) both use it.
+"""
 
 from __future__ import annotations
 
 import functools
 import re
+import threading
 from typing import Any
 
 REDACTED = "[REDACTED]"
+
+_lock = threading.Lock()
+_registered: tuple[str, ...] = ()  # longest first
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value so it is masked wherever it appears from now on (very short values are not
+    real keys and would turn masking into noise)."""
+    global _registered
+    if value and len(value) >= 6 and value not in _registered:
+        with _lock:
+            _registered = tuple(sorted({*_registered, value}, key=len, reverse=True))
 
 # Key names that hold secrets. Token *counts* are not secrets: ``prompt_tokens``, LangChain's
 # ``token_usage`` and ``input_token_details`` must survive, so a bare "token" is a secret only as the last
@@ -31,11 +49,15 @@ def is_secret_key(key: str) -> bool:
     return bool(_SECRET_KEY.search(key)) and not _POINTER_KEY.search(key)
 
 
-def redact_text(text: str) -> str:
+def redact_text(text: str, mask: str = REDACTED) -> str:
+    """``text`` with registered secrets and credential-shaped strings replaced by ``mask``."""
+    for secret in _registered:
+        if secret in text:
+            text = text.replace(secret, mask)
     # Every credential pattern starts with one of these literals; substring tests are far cheaper than the
     # regex, and almost no string holds one.
     if "sk-" in text or "Bearer" in text or "ghp_" in text or "xox" in text:
-        return _SECRET_VALUE.sub(REDACTED, text)
+        return _SECRET_VALUE.sub(mask, text)
     return text
 
 

@@ -486,3 +486,16 @@ def test_fast_stored_event_is_a_stored_event() -> None:
     assert vars(fast) == vars(slow)
     with pytest.raises(AttributeError):
         fast.seq = 4  # type: ignore[misc]  # still frozen
+
+
+async def test_registered_secret_values_never_reach_the_log(tmp_path):
+    """The API key a client was opened with is masked even where no key name or pattern gives it away."""
+    from storage.redact import register_secret
+
+    register_secret("custom-endpoint-key-1234")
+    db = tmp_path / "log.sqlite"
+    log = await EventLog.open(db)
+    await log.append(Event("run.created", "r", {"config": {"note": "proxy said: bad key custom-endpoint-key-1234"}}))
+    await log.close()
+    raw = sqlite3.connect(db).execute("SELECT payload FROM events").fetchone()[0]
+    assert "custom-endpoint-key-1234" not in raw and "[REDACTED]" in raw

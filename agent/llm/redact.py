@@ -1,50 +1,29 @@
-"""Keeping secrets out of logs, exception messages and recorded replies.
+"""Keeping secrets out of log files and exception messages: the structlog side of :mod:`storage.redact`.
 
-Two layers, because either alone leaks: values of secret-looking *keys* (``api_key``,
-``authorization``, ...) are masked wherever they appear in a structlog event, and every registered
-secret *value* (the API key the client was opened with), plus anything shaped like a bearer token or an
-OpenAI key, is scrubbed out of free text such as a provider's error message.
+What counts as a secret is decided in one place, :mod:`storage.redact` (secret-named keys, credential-shaped
+strings, registered secret values); this module applies it to structlog events and free text with the
+``***`` mask used in human-facing output.
 """
 
 from __future__ import annotations
 
-import re
-import threading
 from collections.abc import MutableMapping
 from typing import Any
 
+from storage.redact import is_secret_key, redact_text, register_secret
+
 MASK = "***"
 
-_SECRET_KEYS = re.compile(r"(api[_-]?key|authorization|secret|token|password)$", re.IGNORECASE)
-# Provider error bodies quote (partly masked) keys and bearer headers; scrub their shapes too.
-_SECRET_SHAPES = re.compile(
-    r"(sk-[A-Za-z0-9_\-*]{4,}|Bearer\s+[A-Za-z0-9_\-.=*]+|(?<=api_key=)[^\s&'\"]+)",
-    re.IGNORECASE,
-)
-
-_lock = threading.Lock()
-_secrets: set[str] = set()
-
-
-def register_secret(value: str | None) -> None:
-    """Remember a secret value so that :func:`scrub` removes it from any text from now on."""
-    # Very short values would turn scrubbing into noise (and are not real keys).
-    if value and len(value) >= 6:
-        with _lock:
-            _secrets.add(value)
+__all__ = ["MASK", "redact_processor", "register_secret", "scrub"]
 
 
 def scrub(text: str) -> str:
     """``text`` with every registered secret and every key-shaped token replaced by ``***``."""
-    with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return _SECRET_SHAPES.sub(MASK, text)
+    return redact_text(text, MASK)
 
 
 def _redact_value(key: str, value: Any) -> Any:
-    if _SECRET_KEYS.search(key):
+    if is_secret_key(key) and value not in (None, ""):
         return MASK
     if isinstance(value, str):
         return scrub(value)
@@ -60,8 +39,7 @@ def _redact_value(key: str, value: Any) -> Any:
 def redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: mask secret-named keys and scrub secret values from every field.
 
-    Put it before the renderer (and before ``format_exc_info`` output is rendered: exception text is
-    scrubbed too, since it is a string field by then).
+    Put it before the renderer: exception text is scrubbed too, since it is a string field by then.
     """
     for key in list(event_dict):
         event_dict[key] = _redact_value(str(key), event_dict[key])
