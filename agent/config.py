@@ -25,7 +25,7 @@ class AssistOptions:
     candidates: int = 1  # >1: sample several answers at temperature > 0 and let the model pick one
     temperature_schedule: str = ""  # e.g. "0.2:1.0" = linear from 0.2 at the first iteration to 1.0 at the last
     max_refusals: int = 6  # refused repeats per iteration before the repeat is accepted as the paper would
-    compact_prompt: bool = True  # a short space description instead of the paper's PyTorch listings
+    compact_prompt: bool = False  # a short space description instead of the paper's PyTorch listings
 
 
 @dataclass(frozen=True)

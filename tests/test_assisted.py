@@ -97,9 +97,26 @@ async def test_compact_prompt_is_short_and_names_every_option(tmp_path, tables):
         a = valid_answers(space_name, 1)
         db = str(tmp_path / f"{space_name}.sqlite")
         await start_run(cfg(space=space_name, mode="assisted", trials=1, iterations=1,
+                            assist=AssistOptions(compact_prompt=True),
                             llm=write_script(tmp_path / "s.json", [json.dumps(a[0])])), db=db, run_id="c")
         compact = (await llm_requests(db, "c"))[0]["messages"][1]["content"]
         space = get_space(space_name)
         for opts in space.positions:
             assert all(str(v) in compact for v in opts)
         assert "class " not in compact and len(compact) < 1400
+
+
+def test_assist_flag_parsing():
+    import pytest
+
+    from agent.cli import _assist_options
+    from tools.errors import UserError
+
+    on = ("refuse_repeats", "sorted_history", "edit_requests", "compact_prompt")
+    assert [getattr(_assist_options("all", 1, ""), n) for n in on] == [True, True, True, False]
+    assert [getattr(_assist_options("none", 1, ""), n) for n in on] == [False] * 4
+    assert [getattr(_assist_options("no-edit-requests", 1, ""), n) for n in on] == [True, True, False, False]
+    assert [getattr(_assist_options("compact_prompt,refuse-repeats", 3, "0.2:1"), n) for n in on] == [
+        True, False, False, True]
+    with pytest.raises(UserError, match="unknown behaviour"):
+        _assist_options("telepathy", 1, "")
