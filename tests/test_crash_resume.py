@@ -69,7 +69,8 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(tmp_path,
         assert status in ("absent", "interrupted", "finished")  # a killed run is never shown as running
         if status == "finished":
             break
-        command = cli("resume", "r", "--db", db, "--json")
+        if status != "absent":  # killed before the run was even created: start it again
+            command = cli("resume", "r", "--db", db, "--json")
     final = subprocess.run(cli("resume", "r", "--db", db, "--json"), capture_output=True, text=True, env=env(),
                            timeout=120)
     assert final.returncode == 0, final.stderr
