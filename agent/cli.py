@@ -63,6 +63,8 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate-limit", type=_float, default=5.0, help="LLM requests per second (shared)")
     p.add_argument("--max-tokens", type=int, default=None, help="stop new LLM calls after this many tokens")
     p.add_argument("--max-cost", type=_float, default=None, help="stop new LLM calls after this cost")
+    p.add_argument("--price-prompt", type=_float, default=0.0, help="price per 1,000 prompt tokens (for cost)")
+    p.add_argument("--price-completion", type=_float, default=0.0, help="price per 1,000 completion tokens")
     p.add_argument("--timeout", type=_float, default=600.0, help="seconds per LLM request attempt")
     p.add_argument("--data-dir", default=None, help="benchmark tables (else $GENIUS_DATA_DIR, cache, download)")
     p.add_argument("--evaluator", choices=("table", "train"), default="table")
@@ -169,6 +171,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         rate_limit=a.rate_limit, evaluator=a.evaluator, data_dir=a.data_dir, max_params=a.max_params,
         max_flops=a.max_flops, obfuscate=a.obfuscate, population=a.population, sample_size=a.sample_size,
         max_tokens=a.max_tokens, max_cost=a.max_cost, request_timeout_s=a.timeout,
+        price_prompt_per_1k=a.price_prompt, price_completion_per_1k=a.price_completion,
         train=train if a.evaluator == "train" else {},
         assist=_assist_options(a.assist, a.candidates, a.temperature_schedule))
 

@@ -54,6 +54,8 @@ class RunConfig:
     sample_size: int = 3  # regularized evolution
     max_tokens: int | None = None
     max_cost: float | None = None
+    price_prompt_per_1k: float = 0.0  # for cost accounting and --max-cost
+    price_completion_per_1k: float = 0.0
     request_timeout_s: float = 600.0
     # Decided when the run starts (from what the endpoint supports) and recorded, so that resume and
     # replay send exactly the same requests.

@@ -193,7 +193,11 @@ class TrialContext:
                 raise RuntimeError("no language model in this execution")
             reply = await llm.chat(messages, trial=self.trial, temperature=temp, answer_schema=answer_schema,
                                    tools=tools, seed=seed, max_tokens=max_tokens, call_index=call_index)
-            return dict(reply.to_json())
+            out = dict(reply.to_json())
+            # priced when the call is recorded, so the fold only adds up what the log says
+            out["cost"] = (reply.prompt_tokens * self.config.price_prompt_per_1k
+                           + reply.completion_tokens * self.config.price_completion_per_1k) / 1000.0
+            return out
 
         try:
             result = await self.journal.effect("llm", request, call)

@@ -37,7 +37,7 @@ def run_document(state: RunState) -> dict[str, Any]:
         "trials": trials,
         "usage": {"calls": state.calls, "prompt_tokens": state.prompt_tokens,
                   "completion_tokens": state.completion_tokens, "failed_calls": state.failed_calls,
-                  "retries": state.retries},
+                  "retries": state.retries, "cost": round(state.cost, 6)},
     }
 
 

@@ -144,3 +144,21 @@ def test_missing_data_file_is_exit_2(tmp_path):
                          capture_output=True, text=True, env=e, timeout=60)
     assert out.returncode == 2, out.stderr
     assert "GENIUS_DATA_DIR" in out.stderr
+
+
+def test_verify_names_the_first_tampered_event(tmp_path, tables):
+    db = str(tmp_path / "log.sqlite")
+    made = subprocess.run(cli("--space", "nas_macro", "--optimizer", "random", "--trials", "2", "--db", db),
+                          capture_output=True, text=True, env=env(), timeout=60)
+    assert made.returncode == 0, made.stderr
+    ok = subprocess.run(cli("verify", "--db", db), capture_output=True, text=True, env=env())
+    assert ok.returncode == 0 and "hash chain intact" in ok.stdout
+    con = sqlite3.connect(db)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        con.execute("UPDATE events SET payload = '{}' WHERE seq = 7")
+    con.execute("DROP TRIGGER events_no_update")
+    con.execute("""UPDATE events SET payload = '{"tampered": true}' WHERE seq = 9""")
+    con.commit()
+    con.close()
+    bad = subprocess.run(cli("verify", "--db", db), capture_output=True, text=True, env=env())
+    assert bad.returncode == 1 and "first bad seq 9" in bad.stdout

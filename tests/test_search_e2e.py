@@ -141,3 +141,14 @@ async def test_a_model_that_runs_out_fails_its_trial_and_the_run_goes_on(tmp_pat
     assert state.trials[0].status == "finished"
     assert state.trials[1].status == "failed" and "LLM call failed" in state.trials[1].reason
     assert state.failed_calls == 1
+
+
+async def test_cost_is_priced_from_the_configured_prices(tmp_path, tables):
+    answers = valid_answers("nas_macro", 2)
+    state = await start_run(cfg(space="nas_macro", trials=1, iterations=2, price_prompt_per_1k=0.5,
+                                price_completion_per_1k=2.0,
+                                llm=write_script(tmp_path / "s.json", [json.dumps(a) for a in answers])),
+                            db=str(tmp_path / "log.sqlite"))
+    expected = (state.prompt_tokens * 0.5 + state.completion_tokens * 2.0) / 1000.0
+    assert state.prompt_tokens > 0 and state.cost == pytest.approx(expected)
+    assert run_document(state)["usage"]["cost"] == pytest.approx(expected, abs=1e-6)
