@@ -52,8 +52,9 @@ def _fmt_acc(v: float | None) -> str:
 def paper_table(state: RunState, *, optimum: tuple[float, int] | None = None) -> Table:
     """Rows = trials; columns T=0..N-1 with accuracy over rank; then best and optimum (the paper's tables)."""
     n = int(state.config.get("iterations", 10))
-    table = Table(title=f"run {state.run_id} - {state.config.get('space')} - "
-                        f"{state.config.get('optimizer')}/{state.config.get('mode')} - {state.status}")
+    c = state.config
+    method = f"genius/{c.get('mode')} ({c.get('llm')})" if c.get("optimizer", "genius") == "genius" else c.get("optimizer")
+    table = Table(title=f"run {state.run_id} - {c.get('space')} - {method} - {state.status}")
     table.add_column("trial", justify="right")
     for i in range(n):
         table.add_column(f"T={i}", justify="right")
