@@ -53,7 +53,8 @@ def paper_table(state: RunState, *, optimum: tuple[float, int] | None = None) ->
     """Rows = trials; columns T=0..N-1 with accuracy over rank; then best and optimum (the paper's tables)."""
     n = int(state.config.get("iterations", 10))
     c = state.config
-    method = f"genius/{c.get('mode')} ({c.get('llm')})" if c.get("optimizer", "genius") == "genius" else c.get("optimizer")
+    genius = c.get("optimizer", "genius") == "genius"
+    method = f"genius/{c.get('mode')} ({c.get('llm')})" if genius else c.get("optimizer")
     table = Table(title=f"run {state.run_id} - {c.get('space')} - {method} - {state.status}")
     table.add_column("trial", justify="right")
     for i in range(n):
