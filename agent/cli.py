@@ -61,6 +61,7 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--parallel", type=_positive_int, default=1, help="trials at once, sharing one LLM client")
     p.add_argument("--rate-limit", type=_float, default=5.0, help="LLM requests per second (shared)")
+    p.add_argument("--tokens-per-minute", type=int, default=None, help="LLM token rate limit (shared)")
     p.add_argument("--max-tokens", type=int, default=None, help="stop new LLM calls after this many tokens")
     p.add_argument("--max-cost", type=_float, default=None, help="stop new LLM calls after this cost")
     p.add_argument("--price-prompt", type=_float, default=0.0, help="price per 1,000 prompt tokens (for cost)")
@@ -168,7 +169,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
     return RunConfig(
         space=a.space, optimizer=a.optimizer, mode=a.mode, llm=a.llm, base_url=a.base_url, trials=a.trials,
         iterations=a.iterations, temperature=a.temperature, seed=a.seed, parallel=a.parallel,
-        rate_limit=a.rate_limit, evaluator=a.evaluator, data_dir=a.data_dir, max_params=a.max_params,
+        rate_limit=a.rate_limit, tokens_per_minute=a.tokens_per_minute, evaluator=a.evaluator, data_dir=a.data_dir, max_params=a.max_params,
         max_flops=a.max_flops, obfuscate=a.obfuscate, population=a.population, sample_size=a.sample_size,
         max_tokens=a.max_tokens, max_cost=a.max_cost, request_timeout_s=a.timeout,
         price_prompt_per_1k=a.price_prompt, price_completion_per_1k=a.price_completion,

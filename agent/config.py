@@ -43,6 +43,7 @@ class RunConfig:
     seed: int | None = None
     parallel: int = 1
     rate_limit: float = 5.0
+    tokens_per_minute: int | None = None
     max_attempts: int = 3
     evaluator: str = "table"
     data_dir: str | None = None

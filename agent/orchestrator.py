@@ -52,7 +52,8 @@ async def open_llm(config: RunConfig) -> Any:
     from agent.llm.spec import parse_llm_spec
 
     spec = parse_llm_spec(config.llm, base_url=config.base_url)
-    settings = LLMSettings(rate_limit=config.rate_limit, timeout_s=config.request_timeout_s,
+    settings = LLMSettings(rate_limit=config.rate_limit, tokens_per_minute=config.tokens_per_minute,
+                           timeout_s=config.request_timeout_s,
                            max_tokens=config.max_tokens, max_cost=config.max_cost,
                            price_prompt_per_1k=config.price_prompt_per_1k,
                            price_completion_per_1k=config.price_completion_per_1k,
