@@ -169,7 +169,8 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
     return RunConfig(
         space=a.space, optimizer=a.optimizer, mode=a.mode, llm=a.llm, base_url=a.base_url, trials=a.trials,
         iterations=a.iterations, temperature=a.temperature, seed=a.seed, parallel=a.parallel,
-        rate_limit=a.rate_limit, tokens_per_minute=a.tokens_per_minute, evaluator=a.evaluator, data_dir=a.data_dir, max_params=a.max_params,
+        rate_limit=a.rate_limit, tokens_per_minute=a.tokens_per_minute, evaluator=a.evaluator,
+        data_dir=a.data_dir, max_params=a.max_params,
         max_flops=a.max_flops, obfuscate=a.obfuscate, population=a.population, sample_size=a.sample_size,
         max_tokens=a.max_tokens, max_cost=a.max_cost, request_timeout_s=a.timeout,
         price_prompt_per_1k=a.price_prompt, price_completion_per_1k=a.price_completion,
