@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from agent.config import RunConfig
+from agent.llm.usage import price
 from agent.views import ModelView, make_view
 from storage.events import StoredEvent
 from storage.fold import IterationState, RunState, TrialState, apply_event
@@ -195,8 +196,8 @@ class TrialContext:
                                    tools=tools, seed=seed, max_tokens=max_tokens, call_index=call_index)
             out = dict(reply.to_json())
             # priced when the call is recorded, so the fold only adds up what the log says
-            out["cost"] = (reply.prompt_tokens * self.config.price_prompt_per_1k
-                           + reply.completion_tokens * self.config.price_completion_per_1k) / 1000.0
+            out["cost"] = price(reply.prompt_tokens, reply.completion_tokens, self.config.price_prompt_per_1k,
+                                self.config.price_completion_per_1k)
             return out
 
         try:

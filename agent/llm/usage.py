@@ -8,6 +8,11 @@ from typing import Any
 from agent.llm.errors import BudgetExhausted
 
 
+def price(prompt_tokens: int, completion_tokens: int, prompt_per_1k: float, completion_per_1k: float) -> float:
+    """The cost of some token use at prices per 1,000 tokens."""
+    return (prompt_tokens * prompt_per_1k + completion_tokens * completion_per_1k) / 1000.0
+
+
 @dataclass
 class UsageMeter:
     """Running totals over a client's life; prices are per 1,000 tokens."""
@@ -24,8 +29,8 @@ class UsageMeter:
 
     @property
     def cost(self) -> float:
-        prompt = self.prompt_tokens * self.price_prompt_per_1k
-        return (prompt + self.completion_tokens * self.price_completion_per_1k) / 1000.0
+        return price(self.prompt_tokens, self.completion_tokens, self.price_prompt_per_1k,
+                     self.price_completion_per_1k)
 
     def record(self, prompt_tokens: int, completion_tokens: int) -> None:
         self.calls += 1

@@ -6,9 +6,6 @@ GENIUS code used (see shared/benchmarks/channel-bench-macro/README.md).
 
 from __future__ import annotations
 
-import numpy as np
-
-from tools.spaces.base import BenchmarkTable
 from tools.spaces.digits import DigitKeySpace
 
 
@@ -27,19 +24,7 @@ class ChannelSpace(DigitKeySpace):
     searched_metric = "test accuracy"
     reported_metric = "test accuracy"
     digit_offset = 1
-
-    def _load_table(self) -> BenchmarkTable:
-        source, data = self._read_json()
-        rows = list(data.values())
-        idx = self._indices_of(list(data), source)
-        acc = self._column(idx, rows, "mean", np.float64, source)
-        return self._make_table(
-            acc,
-            acc,
-            params=self._column(idx, rows, "params", np.int64, source),
-            flops=self._column(idx, rows, "flops", np.int64, source),
-            paper_rank=self._read_paper_ranks(),
-        )
+    accuracy_column = "mean"
 
 
 class ChannelResNetSpace(ChannelSpace):

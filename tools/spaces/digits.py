@@ -1,17 +1,35 @@
-"""Spaces whose table key is one digit per position (NAS-Bench-Macro, Channel-Bench-Macro)."""
+"""Spaces whose table key is one digit per position (NAS-Bench-Macro, Channel-Bench-Macro).
+
+Both macro benchmarks also share their table format: ``{key: {<accuracy column>, "params", "flops"}}``,
+one mean test accuracy that is both searched and reported.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from tools.evaluation import Arch
-from tools.spaces.base import SearchSpace
+from tools.spaces.base import BenchmarkTable, SearchSpace
 
 
 class DigitKeySpace(SearchSpace):
     """Key digit i = option index of position i + ``digit_offset`` (0 for op ids, 1 for channel widths)."""
 
     digit_offset: int = 0
+    accuracy_column: str  # the table's mean accuracy field ("mean_acc", "mean")
+
+    def _load_table(self) -> BenchmarkTable:
+        source, data = self._read_json()
+        rows = list(data.values())
+        idx = self._indices_of(list(data), source)
+        acc = self._column(idx, rows, self.accuracy_column, np.float64, source)
+        return self._make_table(
+            acc,
+            acc,
+            params=self._column(idx, rows, "params", np.int64, source),
+            flops=self._column(idx, rows, "flops", np.int64, source),
+            paper_rank=self._read_paper_ranks(),
+        )
 
     def key(self, arch: Arch) -> str:
         return "".join(str(o + self.digit_offset) for o in self._options(arch))

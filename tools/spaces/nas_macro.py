@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from tools.spaces.base import BenchmarkTable
 from tools.spaces.digits import DigitKeySpace
 
 
@@ -29,16 +26,4 @@ class NasMacroSpace(DigitKeySpace):
     reported_metric = "test accuracy"
     table_file = "nas-bench-macro/nas-bench-macro_cifar10.json"
     ranks_file = "nas-bench-macro/ranks.csv"
-
-    def _load_table(self) -> BenchmarkTable:
-        source, data = self._read_json()
-        rows = list(data.values())
-        idx = self._indices_of(list(data), source)
-        acc = self._column(idx, rows, "mean_acc", np.float64, source)
-        return self._make_table(
-            acc,
-            acc,
-            params=self._column(idx, rows, "params", np.int64, source),
-            flops=self._column(idx, rows, "flops", np.int64, source),
-            paper_rank=self._read_paper_ranks(),
-        )
+    accuracy_column = "mean_acc"
