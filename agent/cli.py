@@ -82,8 +82,9 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--population", type=_positive_int, default=5, help="regularized evolution population")
     p.add_argument("--sample-size", type=_positive_int, default=3, help="regularized evolution tournament size")
     p.add_argument("--assist", default="all",
-                   help="assisted mode behaviours: all (refuse_repeats, sorted_history, edit_requests) | none | "
-                        "a comma list of those and compact_prompt | no-NAME,... to switch defaults off")
+                   help="assisted mode behaviours: all (refuse_repeats, sorted_history, edit_requests, "
+                        "explore_untried, ranked_values) | none | a comma list of those and compact_prompt | "
+                        "no-NAME,... to switch defaults off")
     p.add_argument("--candidates", type=_positive_int, default=1, help="assisted: answers sampled per iteration")
     p.add_argument("--temperature-schedule", default="", help="assisted: START:END linear over iterations")
     p.add_argument("--run-id", default=None)
@@ -141,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _assist_options(text: str, candidates: int, schedule: str) -> AssistOptions:
     """``all`` (the defaults) | ``none`` | names to switch on (``a,b``) | defaults less some (``no-a,no-b``)."""
     defaults = AssistOptions()
-    names = ("refuse_repeats", "sorted_history", "edit_requests", "compact_prompt")
+    names = ("refuse_repeats", "sorted_history", "edit_requests", "explore_untried", "ranked_values", "compact_prompt")
     items = [s.strip().replace("-", "_") for s in text.split(",") if s.strip()]
     if items == ["all"]:
         flags = {n: getattr(defaults, n) for n in names}

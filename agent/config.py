@@ -26,6 +26,12 @@ class AssistOptions:
     temperature_schedule: str = ""  # e.g. "0.2:1.0" = linear from 0.2 at the first iteration to 1.0 at the last
     max_refusals: int = 6  # refused repeats per iteration before the repeat is accepted as the paper would
     compact_prompt: bool = False  # a short space description instead of the paper's PyTorch listings
+    explore_untried: bool = True  # first iterations: ask for values never tried, until every value has a result
+    ranked_values: bool = True  # statistics list each position's values best first; ask to build from the best
+
+    # Behaviours added after the first version: a recorded config without them ran without them, so it
+    # must load with them off (replay re-sends exactly the recorded prompts).
+    ADDED_LATER = ("explore_untried", "ranked_values")
 
 
 @dataclass(frozen=True)
@@ -92,8 +98,10 @@ class RunConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunConfig:
         data = dict(data)
-        assist = AssistOptions(**{k: v for k, v in (data.pop("assist", None) or {}).items()
-                                  if k in AssistOptions.__dataclass_fields__})
+        recorded = dict(data.pop("assist", None) or {})
+        for name in AssistOptions.ADDED_LATER:
+            recorded.setdefault(name, False)
+        assist = AssistOptions(**{k: v for k, v in recorded.items() if k in AssistOptions.__dataclass_fields__})
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(assist=assist, **known)
 

@@ -6,8 +6,8 @@ of repeats, and seconds per iteration, next to random search at the same budget 
 ../shared/benchmarks/README.md) and the paper's GPT-4 results.
 
 Variants (issue 8's ablation): paper (the paper's method), refuse / sorted / edit / compact / candidates /
-schedule (one assisted behaviour alone), assisted (all behaviours), control (assisted, but the model's
-answers replaced by uniform random valid answers through the same pipeline: what the program adds).
+schedule / explore / ranked (one assisted behaviour alone), assisted (all behaviours), control (assisted, but
+the model's answers replaced by uniform random valid answers through the same pipeline: what the program adds).
 
     GENIUS_DATA_DIR=../shared/benchmarks python benchmarks/search_quality.py --space nas_macro \
         --llm embedded --trials 20 --variants paper,assisted,control
@@ -42,7 +42,8 @@ PAPER_GPT4 = {"nas_macro": "T=0: ranks 8, 27, 61 (Table 3)", "channel_resnet": "
               "nb201_cifar100": "70.58 +- 0.33 (ranks 709, 394, 210)",
               "nb201_imagenet16": "44.85 +- 0.57 (ranks 636, 106, 434)"}
 
-NONE = AssistOptions(refuse_repeats=False, sorted_history=False, edit_requests=False, compact_prompt=False)
+NONE = AssistOptions(refuse_repeats=False, sorted_history=False, edit_requests=False, compact_prompt=False,
+                     explore_untried=False, ranked_values=False)
 VARIANTS: dict[str, tuple[str, AssistOptions, bool]] = {
     # name: (mode, assist options, control model)
     "paper": ("paper", AssistOptions(), False),
@@ -52,6 +53,8 @@ VARIANTS: dict[str, tuple[str, AssistOptions, bool]] = {
     "compact": ("assisted", replace(NONE, compact_prompt=True), False),
     "candidates": ("assisted", replace(NONE, candidates=3), False),
     "schedule": ("assisted", replace(NONE, temperature_schedule="1.0:0.3"), False),
+    "explore": ("assisted", replace(NONE, explore_untried=True), False),
+    "ranked": ("assisted", replace(NONE, ranked_values=True), False),
     "assisted": ("assisted", AssistOptions(), False),
     "control": ("assisted", AssistOptions(), True),
 }

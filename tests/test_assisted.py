@@ -43,6 +43,7 @@ async def test_prompt_sorts_history_shows_statistics_and_asks_for_an_edit(tmp_pa
     accs = [space.lookup(tuple(x)).accuracy for x in a]
     db = str(tmp_path / "log.sqlite")
     state = await start_run(cfg(space="channel_resnet", mode="assisted",
+                                      assist=AssistOptions(explore_untried=False, ranked_values=False),
                                       llm=write_script(tmp_path / "s.json", [json.dumps(x) for x in a]),
                                       trials=1, iterations=3), db=db)
     prompt = (await llm_requests(db, state.run_id))[2]["messages"][1]["content"]
@@ -56,10 +57,72 @@ async def test_prompt_sorts_history_shows_statistics_and_asks_for_an_edit(tmp_pa
     assert state.trials[0].best().arch == a[max(range(3), key=lambda i: accs[i])]
 
 
+async def test_exploration_asks_for_untried_values_then_ranked_values_take_over(tmp_path, tables):
+    space = get_space("nas_macro")  # three values per position: exploration lasts at most 3 iterations
+    a = [[0] * 8, [1] * 8, [1, 2, 1, 1, 1, 1, 1, 1], [2] * 8, [2, 2, 2, 2, 2, 2, 2, 1]]
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=5,
+                                llm=write_script(tmp_path / "s.json", [json.dumps(x) for x in a])), db=db)
+    prompts = [r["messages"][1]["content"] for r in await llm_requests(db, state.run_id)]
+    assert "Values never tried yet" not in prompts[0]  # nothing tried: the plain first request
+    # after [0]*8: every position has 1 and 2 untried
+    assert "layer2: 1, 2\n" in prompts[1] and "uses an untried value" in prompts[1]
+    # after [1]*8: only 2 is untried, everywhere
+    assert "layer2: 2\nlayer3: 2\n" in prompts[2] and "values, best first" not in prompts[2]
+    # third iteration done -> exploration is over although 2 is still untried at layer4..layer9
+    assert "Values never tried yet" not in prompts[3]
+    acc = {tuple(x): space.lookup(tuple(x)).accuracy for x in a[:3]}
+    layer3 = {v: [acc[x] for x in acc if x[1] == v] for v in (0, 1, 2)}
+    means = sorted(((sum(v) / len(v), k) for k, v in layer3.items()), reverse=True)
+    expected = ", ".join(f"{k} {m:.2f}" for m, k in means)
+    assert f"layer3: {expected}\n" in prompts[3]  # tried values best first, with their means
+    assert "layer4: " in prompts[3] and "; untried: 2\n" in prompts[3]
+    assert "take the value listed first at each position" in prompts[3]
+    assert [it.arch for it in state.trials[0].iterations] == a
+
+
+async def test_exploration_ends_once_every_value_is_tried(tmp_path, tables):
+    a = [[0] * 8, [1] * 8, [2] * 8, [2, 2, 2, 2, 2, 2, 2, 1]]
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=4,
+                                assist=AssistOptions(edit_requests=False),
+                                llm=write_script(tmp_path / "s.json", [json.dumps(x) for x in a])), db=db)
+    last = (await llm_requests(db, state.run_id))[3]["messages"][1]["content"]
+    assert "Values never tried yet" not in last and "untried" not in last
+    assert "built from the values listed first" in last
+
+
+async def test_ranked_values_list_only_the_best_five_results(tmp_path, tables):
+    space = get_space("nas_macro")
+    a = valid_answers("nas_macro", 7)
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=7,
+                                assist=AssistOptions(explore_untried=False),
+                                llm=write_script(tmp_path / "s.json", [json.dumps(x) for x in a])), db=db)
+    last = (await llm_requests(db, state.run_id))[6]["messages"][1]["content"]
+    assert "Best results so far (5 of 6 evaluated" in last
+    by_acc = sorted(a[:6], key=lambda x: -space.lookup(tuple(x)).accuracy)
+    assert all(json.dumps(x) + ":" in last for x in by_acc[:5])
+    assert json.dumps(by_acc[5]) + ":" not in last
+    assert len(state.trials[0].iterations) == 7
+
+
+def test_a_recorded_config_without_later_behaviours_loads_with_them_off():
+    from agent.config import RunConfig
+
+    old = RunConfig(space="nas_macro", mode="assisted").to_json()
+    for name in AssistOptions.ADDED_LATER:
+        del old["assist"][name]
+    loaded = RunConfig.from_json(old).assist
+    assert not loaded.explore_untried and not loaded.ranked_values and loaded.refuse_repeats
+    assert RunConfig.from_json(RunConfig(space="nas_macro").to_json()).assist == AssistOptions()
+
+
 async def test_switching_behaviours_off_gives_the_paper_prompt_shape(tmp_path, tables):
     a = valid_answers("nas_macro", 2)
     db = str(tmp_path / "log.sqlite")
-    opts = AssistOptions(refuse_repeats=False, sorted_history=False, edit_requests=False)
+    opts = AssistOptions(refuse_repeats=False, sorted_history=False, edit_requests=False, explore_untried=False,
+                         ranked_values=False)
     state = await start_run(cfg(space="nas_macro", mode="assisted", assist=opts, trials=1, iterations=2,
                                       llm=write_script(tmp_path / "s.json", [json.dumps(x) for x in a])), db=db)
     prompt = (await llm_requests(db, state.run_id))[1]["messages"][1]["content"]
@@ -112,11 +175,12 @@ def test_assist_flag_parsing():
     from agent.cli import _assist_options
     from tools.errors import UserError
 
-    on = ("refuse_repeats", "sorted_history", "edit_requests", "compact_prompt")
-    assert [getattr(_assist_options("all", 1, ""), n) for n in on] == [True, True, True, False]
-    assert [getattr(_assist_options("none", 1, ""), n) for n in on] == [False] * 4
-    assert [getattr(_assist_options("no-edit-requests", 1, ""), n) for n in on] == [True, True, False, False]
+    on = ("refuse_repeats", "sorted_history", "edit_requests", "explore_untried", "ranked_values", "compact_prompt")
+    assert [getattr(_assist_options("all", 1, ""), n) for n in on] == [True] * 5 + [False]
+    assert [getattr(_assist_options("none", 1, ""), n) for n in on] == [False] * 6
+    assert [getattr(_assist_options("no-edit-requests,no-explore-untried", 1, ""), n) for n in on] == [
+        True, True, False, False, True, False]
     assert [getattr(_assist_options("compact_prompt,refuse-repeats", 3, "0.2:1"), n) for n in on] == [
-        True, False, False, True]
+        True, False, False, False, False, True]
     with pytest.raises(UserError, match="unknown behaviour"):
         _assist_options("telepathy", 1, "")

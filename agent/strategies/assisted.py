@@ -8,6 +8,15 @@ effect can be measured (benchmarks/search_quality.py).
 * edit_requests: the model is asked to change one or two positions of the best architecture so far.
 * candidates > 1: several answers are sampled (different seeds, temperature >= 0.7) and the model picks one.
 * temperature_schedule "A:B": the temperature moves linearly from A at the first iteration to B at the last.
+* explore_untried: while some value has never been tried (at most as many iterations as a position has
+  values), the model is shown the untried values and asked to use them, so that every value gets a result.
+* ranked_values: the statistics list each position's values best first, the history only the best five,
+  and the model is asked to build from the values listed first (or to edit the best, with edit_requests).
+
+Why the last two: at a budget of 10, local edits from a poor start lose to random search (local search is
+about half as good as random there; benchmarks/compare_baselines.py), and a 1.5B model's first guesses are
+poor outside nas_macro. Covering every value first and then combining the values that did best is what a
+small model can do reliably: read a ranked list and copy from its head.
 """
 
 from __future__ import annotations
@@ -36,7 +45,10 @@ def parse_schedule(text: str) -> tuple[float, float] | None:
     return start, end
 
 
-def sorted_results(ctx: TrialContext) -> str:
+TOP_RESULTS = 5  # results listed when ranked_values is on: the statistics summarise the others
+
+
+def sorted_results(ctx: TrialContext, limit: int | None = None) -> str:
     rows = sorted(ctx.evaluated(), key=lambda it: -(it.accuracy or 0.0))
     seen: set[tuple[int, ...]] = set()
     lines = []
@@ -46,7 +58,7 @@ def sorted_results(ctx: TrialContext) -> str:
             continue
         seen.add(key)
         lines.append(f"{ctx.view.show(key)}: {round_half_up(float(it.accuracy or 0), 2)}")
-    return "\n".join(lines)
+    return "\n".join(lines[:limit])
 
 
 def position_statistics(ctx: TrialContext) -> str:
@@ -62,6 +74,59 @@ def position_statistics(ctx: TrialContext) -> str:
             accs = [acc for arch, acc in evaluated.items() if arch[real] == value]
             parts.append(f"{label}: {mean(accs):.2f} ({len(accs)}x)" if accs else f"{label}: untried")
         lines.append(f"{name}: " + "; ".join(parts))
+    return "\n".join(lines)
+
+
+def untried_values(ctx: TrialContext) -> dict[int, list[str]]:
+    """Model-facing position -> labels of the values no evaluated architecture has used there."""
+    view = ctx.view
+    used: list[set[int]] = [set() for _ in view.position_names]
+    for it in ctx.evaluated():
+        for j in range(len(view.position_names)):
+            used[j].add((it.arch or ())[view.real_position(j)])
+    out: dict[int, list[str]] = {}
+    for j in range(len(view.position_names)):
+        labels = [short(label) for label, value in view.options(j) if value not in used[j]]
+        if labels:
+            out[j] = labels
+    return out
+
+
+def short(label: str) -> str:
+    """An option's label without its description ("3 (nor_conv_3x3)" -> "3"): the task prompt defines the
+    values, and repeating the names at every position would double the prompt."""
+    return label.split(" (", 1)[0]
+
+
+def most_options(ctx: TrialContext) -> int:
+    """Iterations that exploration may take: one per value of the widest position."""
+    return max(len(ctx.view.options(j)) for j in range(len(ctx.view.position_names)))
+
+
+def untried_lines(ctx: TrialContext, untried: dict[int, list[str]]) -> str:
+    return "\n".join(f"{name}: {', '.join(untried[j]) if j in untried else 'all tried'}"
+                     for j, name in enumerate(ctx.view.position_names))
+
+
+def ranked_statistics(ctx: TrialContext) -> str:
+    """Per position: the tried values best first with their mean accuracy, then the untried ones."""
+    view = ctx.view
+    evaluated = {tuple(it.arch): float(it.accuracy or 0) for it in ctx.evaluated() if it.arch}
+    lines = []
+    for j, name in enumerate(view.position_names):
+        real = view.real_position(j)
+        tried, untried = [], []
+        for label, value in view.options(j):
+            accs = [acc for arch, acc in evaluated.items() if arch[real] == value]
+            if accs:
+                tried.append((mean(accs), short(label)))
+            else:
+                untried.append(short(label))
+        tried.sort(key=lambda pair: -pair[0])
+        text = ", ".join(f"{label} {acc:.2f}" for acc, label in tried)
+        if untried:
+            text += f"; untried: {', '.join(untried)}"
+        lines.append(f"{name}: {text}")
     return "\n".join(lines)
 
 
@@ -87,15 +152,31 @@ class AssistedStrategy:
         if not ctx.evaluated():
             parts.append(render("paper/closing", answer_name=name))
             return "\n\n".join(parts)
-        if self.o.sorted_history:
+        count = len({tuple(it.arch or ()) for it in ctx.evaluated()})
+        if self.o.sorted_history and self.o.ranked_values:
+            # A small model copies from what it sees: a short list of the best keeps the prompt short and
+            # the copying aimed at good architectures (repeats of unlisted ones are still refused).
+            parts.append(render("assisted/top_history", shown=min(count, TOP_RESULTS), count=count,
+                                results=sorted_results(ctx, TOP_RESULTS)))
+        elif self.o.sorted_history:
             parts.append(render("assisted/history", count=len(ctx.evaluated()), results=sorted_results(ctx)))
-            parts.append(render("assisted/statistics", statistics=position_statistics(ctx)))
         else:
             parts.append(render("paper/results_block", results=results_lines(ctx), answer_name=name))
+        untried = untried_values(ctx)
+        if self.o.explore_untried and untried and ctx.iterations_done < most_options(ctx):
+            parts.append(render("assisted/explore_request", untried=untried_lines(ctx, untried), answer_name=name))
+            return "\n\n".join(parts)
+        if self.o.ranked_values:
+            parts.append(render("assisted/ranked_statistics", statistics=ranked_statistics(ctx)))
+        elif self.o.sorted_history:
+            parts.append(render("assisted/statistics", statistics=position_statistics(ctx)))
         best = ctx.best()
         if self.o.edit_requests and best is not None:
-            parts.append(render("assisted/edit_request", answer_name=name, best=ctx.view.show(tuple(best.arch or ())),
+            template = "assisted/build_request" if self.o.ranked_values else "assisted/edit_request"
+            parts.append(render(template, answer_name=name, best=ctx.view.show(tuple(best.arch or ())),
                                 best_accuracy=round_half_up(float(best.accuracy or 0), 2)))
+        elif self.o.ranked_values:
+            parts.append(render("assisted/build_best_request", answer_name=name))
         else:
             parts.append(render("assisted/improve_request", answer_name=name))
         return "\n\n".join(parts)
