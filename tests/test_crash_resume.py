@@ -43,6 +43,17 @@ def status_of(db: str, run_id: str) -> str:
     return str(json.loads(out.stdout)["status"]) if out.returncode == 0 else "absent"
 
 
+def events_in(db: str) -> int:
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(con.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.OperationalError:  # not created yet, or its schema not yet written
+        return 0
+
+
 def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(tmp_path, tables):
     answers = valid_answers("nas_macro", 8)
     replies = [json.dumps(a) for a in answers] + [json.dumps(answers[2]), json.dumps(answers[5])]
@@ -52,11 +63,6 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(tmp_path,
     ref = subprocess.run(cli(*search_args(str(script), str(tmp_path / "ref.sqlite"), "ref")), capture_output=True,
                          text=True, env=env(), timeout=120)
     assert ref.returncode == 0, ref.stderr
-    # Kill times scale with how long the CLI takes to start on this machine now (about 1 s when it is idle;
-    # the search takes about 5 s more), so the kills land inside the run on a loaded machine too.
-    started = time.perf_counter()
-    status_of(str(tmp_path / "ref.sqlite"), "ref")
-    startup = time.perf_counter() - started
     reference = json.loads(ref.stdout)
 
     db = str(tmp_path / "crash.sqlite")
@@ -65,8 +71,12 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(tmp_path,
     command = cli(*search_args(str(script), db, "r"))
     status = "absent"
     for _ in range(12):
+        # Kill at a random point of the run's progress (a random number of newly logged events), not of wall
+        # time: on a loaded machine the interpreter alone can take seconds to start.
+        target = events_in(db) + rng.randint(1, 30)
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
-        time.sleep(rng.uniform(1.0, 2.2) * startup)
+        while proc.poll() is None and events_in(db) < target:
+            time.sleep(0.02)
         killed = proc.poll() is None
         if killed:
             proc.send_signal(signal.SIGKILL)
