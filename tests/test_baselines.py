@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 
@@ -49,19 +50,29 @@ async def test_baseline_reproducible_by_seed(tmp_path, tables, optimizer):
     assert other["trials"] != docs[0]["trials"]
 
 
+def committed_events(db: str, run_id: str) -> int:
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(con.execute("SELECT COUNT(*) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.OperationalError:  # not created yet, or its schema not yet written
+        return 0
+
+
 async def test_interrupted_baseline_resumes_to_the_same_result(tmp_path, tables):
     db = str(tmp_path / "log.sqlite")
     config = RunConfig(space="nas_macro", optimizer="evolution", trials=4, iterations=10, seed=3, parallel=2)
     full = run_document(await start_run(config, db=str(tmp_path / "full.sqlite")))
 
-    # Interrupt the run as Ctrl-C would: cancel it after some events are committed.
+    # Interrupt the run as Ctrl-C would: cancel it after some events are committed. The events are counted
+    # through a plain read-only connection: a second writer here could take the log's writer lock first
+    # and make the run itself fail, leaving this loop waiting forever.
     task = asyncio.create_task(start_run(config, db=db, run_id="r1"))
-    log = await EventLog.open(db)
-    try:
-        while len(await log.read("r1")) < 40:
-            await asyncio.sleep(0.001)
-    finally:
-        await log.close()
+    while not task.done() and committed_events(db, "r1") < 40:
+        await asyncio.sleep(0.002)
+    assert not task.done(), "the run ended before it could be interrupted"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
