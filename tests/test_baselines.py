@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import pytest
 
@@ -11,6 +10,7 @@ from agent.config import RunConfig
 from agent.orchestrator import load_run, replay_run, resume_run, start_run
 from agent.report import run_document
 from storage import EventLog
+from tests.test_search_e2e import committed_events
 from tools.spaces import SPACE_NAMES, get_space
 
 
@@ -48,17 +48,6 @@ async def test_baseline_reproducible_by_seed(tmp_path, tables, optimizer):
     other = run_document(await start_run(RunConfig(space="channel_resnet", optimizer=optimizer, trials=2,
                                                    iterations=10, seed=12), db=str(tmp_path / "x.sqlite")))
     assert other["trials"] != docs[0]["trials"]
-
-
-def committed_events(db: str, run_id: str) -> int:
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            return int(con.execute("SELECT COUNT(*) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.OperationalError:  # not created yet, or its schema not yet written
-        return 0
 
 
 async def test_interrupted_baseline_resumes_to_the_same_result(tmp_path, tables):

@@ -17,7 +17,7 @@ from collections import Counter
 import pytest
 
 from tests.conftest import ROOT
-from tests.test_search_e2e import valid_answers
+from tests.test_search_e2e import committed_events, valid_answers
 
 pytestmark = pytest.mark.slow
 
@@ -43,17 +43,6 @@ def status_of(db: str, run_id: str) -> str:
     return str(json.loads(out.stdout)["status"]) if out.returncode == 0 else "absent"
 
 
-def events_in(db: str) -> int:
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            return int(con.execute("SELECT COUNT(*) FROM events").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.OperationalError:  # not created yet, or its schema not yet written
-        return 0
-
-
 def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(tmp_path, tables):
     answers = valid_answers("nas_macro", 8)
     replies = [json.dumps(a) for a in answers] + [json.dumps(answers[2]), json.dumps(answers[5])]
@@ -73,9 +62,9 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(tmp_path,
     for _ in range(12):
         # Kill at a random point of the run's progress (a random number of newly logged events), not of wall
         # time: on a loaded machine the interpreter alone can take seconds to start.
-        target = events_in(db) + rng.randint(1, 30)
+        target = committed_events(db, "r") + rng.randint(1, 30)
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
-        while proc.poll() is None and events_in(db) < target:
+        while proc.poll() is None and committed_events(db, "r") < target:
             time.sleep(0.02)
         killed = proc.poll() is None
         if killed:

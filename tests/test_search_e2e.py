@@ -4,6 +4,7 @@ repeats, early stop, a model that runs out, resume and exact replay."""
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 
@@ -28,6 +29,19 @@ def valid_answers(space_name: str, n: int) -> list[list[int]]:
     space = get_space(space_name)
     step = space.size // (n + 1)
     return [list(space.from_index(1 + i * step)) for i in range(n)]
+
+
+def committed_events(db: str, run_id: str) -> int:
+    """Events of ``run_id`` committed to ``db`` so far, read through a plain read-only connection (a second
+    EventLog writer would compete for the log's writer lock with the run being watched)."""
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(con.execute("SELECT COUNT(*) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.OperationalError:  # not created yet, or its schema not yet written
+        return 0
 
 
 async def llm_requests(db: str, run_id: str, trial: int = 0) -> list[dict]:

@@ -61,32 +61,35 @@ def sorted_results(ctx: TrialContext, limit: int | None = None) -> str:
     return "\n".join(lines[:limit])
 
 
+def value_results(ctx: TrialContext) -> list[list[tuple[str, list[float]]]]:
+    """Per model-facing position, each option's label and the accuracies of the evaluated (distinct)
+    architectures that use it: what every statistic shown to the model is computed from."""
+    view = ctx.view
+    evaluated = {tuple(it.arch): float(it.accuracy or 0) for it in ctx.evaluated() if it.arch}
+    out = []
+    for j in range(len(view.position_names)):
+        real = view.real_position(j)
+        out.append([(label, [acc for arch, acc in evaluated.items() if arch[real] == value])
+                    for label, value in view.options(j)])
+    return out
+
+
 def position_statistics(ctx: TrialContext) -> str:
     """For each position and allowed value (as the model sees them): mean accuracy of the evaluated
     architectures using it."""
-    view = ctx.view
-    evaluated = {tuple(it.arch): float(it.accuracy or 0) for it in ctx.evaluated() if it.arch}
     lines = []
-    for j, name in enumerate(view.position_names):
-        real = view.real_position(j)
-        parts = []
-        for label, value in view.options(j):
-            accs = [acc for arch, acc in evaluated.items() if arch[real] == value]
-            parts.append(f"{label}: {mean(accs):.2f} ({len(accs)}x)" if accs else f"{label}: untried")
+    for name, options in zip(ctx.view.position_names, value_results(ctx), strict=True):
+        parts = [f"{label}: {mean(accs):.2f} ({len(accs)}x)" if accs else f"{label}: untried"
+                 for label, accs in options]
         lines.append(f"{name}: " + "; ".join(parts))
     return "\n".join(lines)
 
 
 def untried_values(ctx: TrialContext) -> dict[int, list[str]]:
     """Model-facing position -> labels of the values no evaluated architecture has used there."""
-    view = ctx.view
-    used: list[set[int]] = [set() for _ in view.position_names]
-    for it in ctx.evaluated():
-        for j in range(len(view.position_names)):
-            used[j].add((it.arch or ())[view.real_position(j)])
     out: dict[int, list[str]] = {}
-    for j in range(len(view.position_names)):
-        labels = [short(label) for label, value in view.options(j) if value not in used[j]]
+    for j, options in enumerate(value_results(ctx)):
+        labels = [short(label) for label, accs in options if not accs]
         if labels:
             out[j] = labels
     return out
@@ -110,19 +113,10 @@ def untried_lines(ctx: TrialContext, untried: dict[int, list[str]]) -> str:
 
 def ranked_statistics(ctx: TrialContext) -> str:
     """Per position: the tried values best first with their mean accuracy, then the untried ones."""
-    view = ctx.view
-    evaluated = {tuple(it.arch): float(it.accuracy or 0) for it in ctx.evaluated() if it.arch}
     lines = []
-    for j, name in enumerate(view.position_names):
-        real = view.real_position(j)
-        tried, untried = [], []
-        for label, value in view.options(j):
-            accs = [acc for arch, acc in evaluated.items() if arch[real] == value]
-            if accs:
-                tried.append((mean(accs), short(label)))
-            else:
-                untried.append(short(label))
-        tried.sort(key=lambda pair: -pair[0])
+    for name, options in zip(ctx.view.position_names, value_results(ctx), strict=True):
+        tried = sorted(((mean(accs), short(label)) for label, accs in options if accs), key=lambda p: -p[0])
+        untried = [short(label) for label, accs in options if not accs]
         text = ", ".join(f"{label} {acc:.2f}" for acc, label in tried)
         if untried:
             text += f"; untried: {', '.join(untried)}"
