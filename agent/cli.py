@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -142,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _assist_options(text: str, candidates: int, schedule: str) -> AssistOptions:
     """``all`` (the defaults) | ``none`` | names to switch on (``a,b``) | defaults less some (``no-a,no-b``)."""
     defaults = AssistOptions()
-    names = ("refuse_repeats", "sorted_history", "edit_requests", "explore_untried", "ranked_values", "compact_prompt")
+    # Every on/off behaviour of AssistOptions, so a behaviour added there is reachable here too.
+    names = tuple(f.name for f in dataclasses.fields(AssistOptions) if f.type in (bool, "bool"))
     items = [s.strip().replace("-", "_") for s in text.split(",") if s.strip()]
     if items == ["all"]:
         flags = {n: getattr(defaults, n) for n in names}
