@@ -25,13 +25,16 @@ class AssistOptions:
     candidates: int = 1  # >1: sample several answers at temperature > 0 and let the model pick one
     temperature_schedule: str = ""  # e.g. "0.2:1.0" = linear from 0.2 at the first iteration to 1.0 at the last
     max_refusals: int = 6  # refused repeats per iteration before the repeat is accepted as the paper would
-    compact_prompt: bool = False  # a short space description instead of the paper's PyTorch listings
+    compact_prompt: bool = True  # a short space description instead of the paper's PyTorch listings
     explore_untried: bool = True  # first iterations: ask for values never tried, until every value has a result
     ranked_values: bool = True  # statistics list each position's values best first; ask to build from the best
+    # Ask for one position at a time (with every option's results in the prompt) instead of a whole list;
+    # the whole-list behaviours above (repeats, edits, candidates, exploration, ranking) then do not apply.
+    position_questions: bool = True
 
     # Behaviours added after the first version: a recorded config without them ran without them, so it
     # must load with them off (replay re-sends exactly the recorded prompts).
-    ADDED_LATER = ("explore_untried", "ranked_values")
+    ADDED_LATER = ("explore_untried", "ranked_values", "position_questions")
 
 
 @dataclass(frozen=True)

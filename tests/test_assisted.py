@@ -4,11 +4,16 @@ edit requests, candidate selection, temperature schedule."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from agent.config import AssistOptions
 from agent.orchestrator import start_run
+from storage import EventLog
 from tests.test_search_e2e import cfg, llm_requests, valid_answers, write_script
 from tools.spaces import get_space
+
+# The whole-list request (the default before position questions), for the tests of its behaviours.
+LISTS = AssistOptions(position_questions=False, compact_prompt=False)
 
 
 async def test_repeat_is_refused_without_spending_budget(tmp_path, tables):
@@ -16,7 +21,8 @@ async def test_repeat_is_refused_without_spending_budget(tmp_path, tables):
     replies = [json.dumps(a[0]), json.dumps(a[0]), json.dumps(a[1]), json.dumps(a[2])]
     db = str(tmp_path / "log.sqlite")
     llm = write_script(tmp_path / "s.json", replies)
-    state = await start_run(cfg(space="nas_macro", mode="assisted", llm=llm, trials=1, iterations=3), db=db)
+    state = await start_run(cfg(space="nas_macro", mode="assisted", assist=LISTS, llm=llm, trials=1, iterations=3),
+                            db=db)
     trial = state.trials[0]
     assert [it.arch for it in trial.iterations] == a  # three distinct evaluations from four answers
     assert not any(it.repeat for it in trial.iterations)
@@ -31,7 +37,7 @@ async def test_repeat_is_refused_without_spending_budget(tmp_path, tables):
 async def test_without_refusal_a_repeat_counts_like_the_paper(tmp_path, tables):
     a = valid_answers("nas_macro", 2)
     replies = [json.dumps(a[0]), json.dumps(a[0]), json.dumps(a[1])]
-    state = await start_run(cfg(space="nas_macro", mode="assisted", assist=AssistOptions(refuse_repeats=False),
+    state = await start_run(cfg(space="nas_macro", mode="assisted", assist=replace(LISTS, refuse_repeats=False),
                                       llm=write_script(tmp_path / "s.json", replies), trials=1, iterations=3),
                             db=str(tmp_path / "log.sqlite"))
     assert [it.repeat for it in state.trials[0].iterations] == [False, True, False]
@@ -43,7 +49,7 @@ async def test_prompt_sorts_history_shows_statistics_and_asks_for_an_edit(tmp_pa
     accs = [space.lookup(tuple(x)).accuracy for x in a]
     db = str(tmp_path / "log.sqlite")
     state = await start_run(cfg(space="channel_resnet", mode="assisted",
-                                      assist=AssistOptions(explore_untried=False, ranked_values=False),
+                                      assist=replace(LISTS, explore_untried=False, ranked_values=False),
                                       llm=write_script(tmp_path / "s.json", [json.dumps(x) for x in a]),
                                       trials=1, iterations=3), db=db)
     prompt = (await llm_requests(db, state.run_id))[2]["messages"][1]["content"]
@@ -61,7 +67,7 @@ async def test_exploration_asks_for_untried_values_then_ranked_values_take_over(
     space = get_space("nas_macro")  # three values per position: exploration lasts at most 3 iterations
     a = [[0] * 8, [1] * 8, [1, 2, 1, 1, 1, 1, 1, 1], [2] * 8, [2, 2, 2, 2, 2, 2, 2, 1]]
     db = str(tmp_path / "log.sqlite")
-    state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=5,
+    state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=5, assist=LISTS,
                                 llm=write_script(tmp_path / "s.json", [json.dumps(x) for x in a])), db=db)
     prompts = [r["messages"][1]["content"] for r in await llm_requests(db, state.run_id)]
     assert "Values never tried yet" not in prompts[0]  # nothing tried: the plain first request
@@ -85,7 +91,7 @@ async def test_exploration_ends_once_every_value_is_tried(tmp_path, tables):
     a = [[0] * 8, [1] * 8, [2] * 8, [2, 2, 2, 2, 2, 2, 2, 1]]
     db = str(tmp_path / "log.sqlite")
     state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=4,
-                                assist=AssistOptions(edit_requests=False),
+                                assist=replace(LISTS, edit_requests=False),
                                 llm=write_script(tmp_path / "s.json", [json.dumps(x) for x in a])), db=db)
     last = (await llm_requests(db, state.run_id))[3]["messages"][1]["content"]
     assert "Values never tried yet" not in last and "untried" not in last
@@ -97,7 +103,7 @@ async def test_ranked_values_list_only_the_best_five_results(tmp_path, tables):
     a = valid_answers("nas_macro", 7)
     db = str(tmp_path / "log.sqlite")
     state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=7,
-                                assist=AssistOptions(explore_untried=False),
+                                assist=replace(LISTS, explore_untried=False),
                                 llm=write_script(tmp_path / "s.json", [json.dumps(x) for x in a])), db=db)
     last = (await llm_requests(db, state.run_id))[6]["messages"][1]["content"]
     assert "Best results so far (5 of 6 evaluated" in last
@@ -114,14 +120,15 @@ def test_a_recorded_config_without_later_behaviours_loads_with_them_off():
     for name in AssistOptions.ADDED_LATER:
         del old["assist"][name]
     loaded = RunConfig.from_json(old).assist
-    assert not loaded.explore_untried and not loaded.ranked_values and loaded.refuse_repeats
+    assert not loaded.explore_untried and not loaded.ranked_values and not loaded.position_questions
+    assert loaded.refuse_repeats
     assert RunConfig.from_json(RunConfig(space="nas_macro").to_json()).assist == AssistOptions()
 
 
 async def test_switching_behaviours_off_gives_the_paper_prompt_shape(tmp_path, tables):
     a = valid_answers("nas_macro", 2)
     db = str(tmp_path / "log.sqlite")
-    opts = AssistOptions(refuse_repeats=False, sorted_history=False, edit_requests=False, explore_untried=False,
+    opts = replace(LISTS, refuse_repeats=False, sorted_history=False, edit_requests=False, explore_untried=False,
                          ranked_values=False)
     state = await start_run(cfg(space="nas_macro", mode="assisted", assist=opts, trials=1, iterations=2,
                                       llm=write_script(tmp_path / "s.json", [json.dumps(x) for x in a])), db=db)
@@ -136,7 +143,7 @@ async def test_candidates_are_sampled_and_the_model_picks_one(tmp_path, tables):
     replies = [json.dumps(a[0]), "[9, 9]", json.dumps(a[1]), "2"]
     db = str(tmp_path / "log.sqlite")
     state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=1, temperature=0.2,
-                                      assist=AssistOptions(candidates=3),
+                                      assist=replace(LISTS, candidates=3),
                                       llm=write_script(tmp_path / "s.json", replies)), db=db)
     assert state.trials[0].iterations[0].arch == a[1]
     requests = await llm_requests(db, state.run_id)
@@ -150,7 +157,7 @@ async def test_temperature_schedule(tmp_path, tables):
     a = valid_answers("nas_macro", 3)
     db = str(tmp_path / "log.sqlite")
     state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=3,
-                                      assist=AssistOptions(temperature_schedule="0.2:1.0"),
+                                      assist=replace(LISTS, temperature_schedule="0.2:1.0"),
                                       llm=write_script(tmp_path / "s.json", [json.dumps(x) for x in a])), db=db)
     assert [r["temperature"] for r in await llm_requests(db, state.run_id)] == [0.2, 0.6, 1.0]
 
@@ -160,7 +167,7 @@ async def test_compact_prompt_is_short_and_names_every_option(tmp_path, tables):
         a = valid_answers(space_name, 1)
         db = str(tmp_path / f"{space_name}.sqlite")
         await start_run(cfg(space=space_name, mode="assisted", trials=1, iterations=1,
-                            assist=AssistOptions(compact_prompt=True),
+                            assist=replace(LISTS, compact_prompt=True),
                             llm=write_script(tmp_path / "s.json", [json.dumps(a[0])])), db=db, run_id="c")
         compact = (await llm_requests(db, "c"))[0]["messages"][1]["content"]
         space = get_space(space_name)
@@ -175,12 +182,117 @@ def test_assist_flag_parsing():
     from agent.cli import _assist_options
     from tools.errors import UserError
 
-    on = ("refuse_repeats", "sorted_history", "edit_requests", "explore_untried", "ranked_values", "compact_prompt")
-    assert [getattr(_assist_options("all", 1, ""), n) for n in on] == [True] * 5 + [False]
-    assert [getattr(_assist_options("none", 1, ""), n) for n in on] == [False] * 6
-    assert [getattr(_assist_options("no-edit-requests,no-explore-untried", 1, ""), n) for n in on] == [
-        True, True, False, False, True, False]
+    on = ("refuse_repeats", "sorted_history", "edit_requests", "explore_untried", "ranked_values", "compact_prompt",
+          "position_questions")
+    assert [getattr(_assist_options("all", 1, ""), n) for n in on] == [True] * 7
+    assert [getattr(_assist_options("none", 1, ""), n) for n in on] == [False] * 7
+    assert [getattr(_assist_options("no-edit-requests,no-position-questions", 1, ""), n) for n in on] == [
+        True, True, False, True, True, True, False]
     assert [getattr(_assist_options("compact_prompt,refuse-repeats", 3, "0.2:1"), n) for n in on] == [
-        True, False, False, False, False, True]
+        True, False, False, False, False, True, False]
     with pytest.raises(UserError, match="unknown behaviour"):
         _assist_options("telepathy", 1, "")
+
+
+def _position_prompts(requests: list[dict]) -> list[str]:
+    return [r["messages"][-1]["content"] for r in requests if r["purpose"] == "position"]
+
+
+async def _iteration_payloads(db: str, run_id: str) -> list[dict]:
+    log = await EventLog.open(db, create=False)
+    try:
+        return [e.payload for e in await log.read(run_id) if e.type == "iteration.completed"]
+    finally:
+        await log.close()
+
+
+async def test_position_questions_ask_one_position_at_a_time(tmp_path, tables):
+    space = get_space("nas_macro")
+    first, second = [0, 0, 0, 0, 0, 0, 0, 1], [2, 1, 1, 1, 1, 1, 0, 2]
+    replies = [str(v) for v in first + second]
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=2,
+                                assist=AssistOptions(position_questions=True),
+                                llm=write_script(tmp_path / "s.json", replies)), db=db)
+    trial = state.trials[0]
+    assert [it.arch for it in trial.iterations] == [first, second]
+    requests = await llm_requests(db, state.run_id)
+    assert len(requests) == 16 and all(r["purpose"] == "position" for r in requests)
+    prompts = _position_prompts(requests)
+    # every question is asked alone after the same intro (no earlier answers of the iteration shown)
+    assert all(len(r["messages"]) == 2 for r in requests)
+    assert len({p.rsplit("\n\nConsider ", 1)[0] for p in prompts[:8]}) == 1
+    names = space.value_names
+    assert prompts[0].endswith("evaluated already).\n\nConsider layer2 alone. Its options: 0, 1, 2. Ignoring "
+                               "size and cost, which option gives the highest accuracy? Answer with the option only.")
+    assert all(f"{v} = {names[v].split('(')[0]}" in prompts[0] for v in names)  # the task says what each is
+    assert "What each option gave so far" not in prompts[0]  # nothing evaluated yet
+    # second iteration: the intro lists what each option gave so far, the question only the options
+    acc = space.lookup(tuple(first)).accuracy
+    assert f"\nlayer2: 0 {acc:.2f} (1x), 1 untried, 2 untried\n" in prompts[8]
+    assert f"\nlayer9: 0 untried, 1 {acc:.2f} (1x), 2 untried\n" in prompts[8]
+    assert prompts[8].endswith("\n\nConsider layer2 alone. Its options: 0, 1, 2. Ignoring size and cost, which "
+                               "option gives the highest accuracy? Answer with the option only.")
+    assert f"{json.dumps(first)}: " in prompts[8]  # the result so far is in the intro
+    # the answer is constrained to the options, as integers where they are numbers
+    assert requests[8]["answer_schema"] == {"type": "integer", "enum": [0, 1, 2]}
+    # the log records how many choices took the tried option with the best mean (in the second iteration
+    # only layer8 took its one tried option)
+    assert [(p["best_mean_choices"], p["positions"]) for p in await _iteration_payloads(db, state.run_id)] \
+        == [(0, 8), (1, 8)]
+
+
+async def test_position_questions_record_choices_that_follow_the_statistics(tmp_path, tables):
+    space = get_space("nas_macro")
+    a, b = [2] * 8, [0] * 8
+    best, worst = sorted((2, 0), key=lambda v: -space.lookup((v,) * 8).accuracy)
+    third = [best] * 6 + [worst, 1]  # six positions follow the better mean, one the worse, one untried
+    replies = [str(v) for v in a + b + third]
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=3,
+                                assist=AssistOptions(position_questions=True),
+                                llm=write_script(tmp_path / "s.json", replies)), db=db)
+    assert state.trials[0].iterations[2].arch == third
+    assert [p["best_mean_choices"] for p in await _iteration_payloads(db, state.run_id)] == [0, 0, 6]
+
+
+async def test_position_questions_leave_out_values_that_would_repeat_an_evaluation(tmp_path, tables):
+    # After [0]*7+[1] and [0]*7+[2], with layer2..layer8 answered 0, only 0 is left at layer9.
+    a, b = [0] * 7 + [1], [0] * 7 + [2]
+    replies = [str(v) for v in a + b] + ["0"] * 8
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=3,
+                                assist=AssistOptions(position_questions=True),
+                                llm=write_script(tmp_path / "s.json", replies)), db=db)
+    trial = state.trials[0]
+    assert [it.arch for it in trial.iterations] == [a, b, [0] * 8]
+    assert not any(it.repeat for it in trial.iterations)
+    last = (await llm_requests(db, state.run_id))[-1]
+    assert last["answer_schema"]["enum"] == [0]
+    question = last["messages"][-1]["content"].rsplit("\n\n", 1)[1]
+    assert question.startswith("Consider layer9 alone. Its options: 0. Ignoring")
+
+
+async def test_position_questions_re_ask_an_unusable_value(tmp_path, tables):
+    replies = ["7", "I would pick 2."] + ["1"] * 7
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=1,
+                                assist=AssistOptions(position_questions=True),
+                                llm=write_script(tmp_path / "s.json", replies)), db=db)
+    trial = state.trials[0]
+    assert trial.iterations[0].arch == [2] + [1] * 7  # the number is read out of the free-text answer
+    assert trial.rejections == {"invalid": 1}
+    second = (await llm_requests(db, state.run_id))[1]["messages"]
+    assert second[-2:] == [{"role": "assistant", "content": "7"},
+                           {"role": "user", "content": "Answer with one of the values of layer2: 0, 1, 2."}]
+
+
+async def test_position_questions_with_the_obfuscated_view_answer_letters(tmp_path, tables):
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space="nb201_cifar10", mode="assisted", trials=1, iterations=1, obfuscate=True,
+                                obfuscation_seed=3, assist=AssistOptions(position_questions=True),
+                                llm=write_script(tmp_path / "s.json", ['"A"'] * 6)), db=db)
+    requests = await llm_requests(db, state.run_id)
+    assert requests[0]["answer_schema"] == {"type": "string", "enum": ["A", "B", "C", "D", "E"]}
+    assert "conv" not in requests[0]["messages"][-1]["content"]
+    assert len(state.trials[0].iterations[0].arch) == 6

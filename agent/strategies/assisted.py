@@ -12,11 +12,20 @@ effect can be measured (benchmarks/search_quality.py).
   values), the model is shown the untried values and asked to use them, so that every value gets a result.
 * ranked_values: the statistics list each position's values best first, the history only the best five,
   and the model is asked to build from the values listed first (or to edit the best, with edit_requests).
+* position_questions (default): instead of a whole list, the model is asked for one position at a time,
+  after the task, the best five results and what each option gave so far (agent/strategies/
+  position_questions.py); the list behaviours above then do not apply. With compact_prompt (default).
 
 Why the last two: at a budget of 10, local edits from a poor start lose to random search (local search is
 about half as good as random there; benchmarks/compare_baselines.py), and a 1.5B model's first guesses are
 poor outside nas_macro. Covering every value first and then combining the values that did best is what a
 small model can do reliably: read a ranked list and copy from its head.
+
+Why position questions became the default: measured, a 1.5B model does not copy from a ranked list; asked
+which of a position's options has the highest mean accuracy it answers correctly about half the time, and
+it maps a named operation to the wrong id (it reasons "Conv3x3 is best" and answers 4, avg-pool). What it
+does have is a sensible prior per position (wider channels, the larger block), which a whole-list answer
+buries under copied patterns ([0, 1, 2, 3, 4, 0]) and which one short question per position brings out.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ from agent.config import AssistOptions
 from agent.context import TrialContext, round_half_up
 from agent.strategies.base import Proposal, answer_format, ask_for_arch
 from agent.strategies.paper import results_lines, task_prompt
+from agent.strategies.position_questions import ask_by_position, statistics_block
+from agent.strategies.value_stats import short, value_results
 from prompts import render
 from storage.journal import EffectFailed
 from tools.errors import UserError
@@ -61,19 +72,6 @@ def sorted_results(ctx: TrialContext, limit: int | None = None) -> str:
     return "\n".join(lines[:limit])
 
 
-def value_results(ctx: TrialContext) -> list[list[tuple[str, list[float]]]]:
-    """Per model-facing position, each option's label and the accuracies of the evaluated (distinct)
-    architectures that use it: what every statistic shown to the model is computed from."""
-    view = ctx.view
-    evaluated = {tuple(it.arch): float(it.accuracy or 0) for it in ctx.evaluated() if it.arch}
-    out = []
-    for j in range(len(view.position_names)):
-        real = view.real_position(j)
-        out.append([(label, [acc for arch, acc in evaluated.items() if arch[real] == value])
-                    for label, value in view.options(j)])
-    return out
-
-
 def position_statistics(ctx: TrialContext) -> str:
     """For each position and allowed value (as the model sees them): mean accuracy of the evaluated
     architectures using it."""
@@ -93,12 +91,6 @@ def untried_values(ctx: TrialContext) -> dict[int, list[str]]:
         if labels:
             out[j] = labels
     return out
-
-
-def short(label: str) -> str:
-    """An option's label without its description ("3 (nor_conv_3x3)" -> "3"): the task prompt defines the
-    values, and repeating the names at every position would double the prompt."""
-    return label.split(" (", 1)[0]
 
 
 def most_options(ctx: TrialContext) -> int:
@@ -156,8 +148,8 @@ class AssistedStrategy:
             parts.append(render("assisted/history", count=len(ctx.evaluated()), results=sorted_results(ctx)))
         else:
             parts.append(render("paper/results_block", results=results_lines(ctx), answer_name=name))
-        untried = untried_values(ctx)
-        if self.o.explore_untried and untried and ctx.iterations_done < most_options(ctx):
+        if self.exploring(ctx):
+            untried = untried_values(ctx)
             parts.append(render("assisted/explore_request", untried=untried_lines(ctx, untried), answer_name=name))
             return "\n\n".join(parts)
         if self.o.ranked_values:
@@ -175,7 +167,27 @@ class AssistedStrategy:
             parts.append(render("assisted/improve_request", answer_name=name))
         return "\n\n".join(parts)
 
+    def exploring(self, ctx: TrialContext) -> bool:
+        return (self.o.explore_untried and bool(untried_values(ctx))
+                and ctx.iterations_done < most_options(ctx))
+
+    def intro(self, ctx: TrialContext) -> str:
+        """What precedes the position questions: the task, how the questions go, the best results and
+        what each option gave. The parts that do not change come first, so the served prompt cache keeps
+        them from one iteration to the next."""
+        parts = [task_prompt(ctx, compact=self.o.compact_prompt),
+                 render("assisted/position_intro", answer_name=ctx.view.answer_name)]
+        count = len({tuple(it.arch or ()) for it in ctx.evaluated()})
+        if count:
+            parts.append(render("assisted/top_history", shown=min(count, TOP_RESULTS), count=count,
+                                results=sorted_results(ctx, TOP_RESULTS)))
+            parts.append(statistics_block(ctx))
+        return "\n\n".join(parts)
+
     async def run(self, ctx: TrialContext) -> None:
+        if self.o.position_questions:
+            await self._run_by_position(ctx)
+            return
         schema = answer_format(ctx)
         system = ctx.view.system_prompt()
         while ctx.budget_left > 0:
@@ -209,6 +221,37 @@ class AssistedStrategy:
             evaluation, repeat = await ctx.evaluate(proposal.arch)
             await ctx.complete_iteration(proposal.arch, evaluation, repeat=repeat, attempts=attempts,
                                          extra={"refusals": refusals, "temperature": temp})
+        await ctx.finish("finished")
+
+    async def _run_by_position(self, ctx: TrialContext) -> None:
+        system = ctx.view.system_prompt()
+        structured = bool(ctx.config.structured_output)
+        while ctx.budget_left > 0:
+            temp = self.temperature(ctx)
+            note, questions = "", 0
+            for attempt in range(1, ctx.config.max_attempts + 1):
+                intro = self.intro(ctx) + (f"\n\n{note}" if note else "")
+                choices = await ask_by_position(ctx, intro, system, temperature=temp, structured=structured)
+                questions += choices.questions
+                arch = choices.proposal.arch
+                if arch is None:
+                    break
+                violation = ctx.constraint_violation(arch)
+                if violation is None:
+                    break
+                await ctx.reject(kind="constraint", answer=choices.proposal.reply, message=violation, attempt=attempt)
+                note, arch = violation, None
+            if arch is None:
+                reason = choices.proposal.failed or f"no {ctx.view.answer_name} within the limits"
+                await ctx.fail_iteration(reason, attempts=questions)
+                if reason.startswith("LLM call failed"):
+                    await ctx.finish("failed", reason)
+                    return
+                continue
+            evaluation, repeat = await ctx.evaluate(arch)
+            await ctx.complete_iteration(arch, evaluation, repeat=repeat, attempts=questions, extra={
+                "temperature": temp, "best_mean_choices": choices.best_mean,
+                "positions": len(ctx.view.position_names)})
         await ctx.finish("finished")
 
     async def _propose(self, ctx: TrialContext, messages: list[dict[str, Any]], schema: dict[str, Any] | None,

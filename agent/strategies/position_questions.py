@@ -1,0 +1,166 @@
+"""Asking for an architecture one position at a time (assisted mode's ``position_questions``).
+
+A small model asked for a whole architecture copies a list it has seen (its last answer, an example, a
+counting pattern) and changes little. Asked for one position at a time, with that position's values
+listed and what each gave so far, it has one small decision to make per question, and it cannot copy a
+whole list. The model still makes every choice; the program only lists the values and their results, and
+leaves out a value only where every architecture it would lead to has been evaluated already (so a repeat
+cannot be assembled and no budget is lost to one).
+
+Every question is one journaled call in one growing conversation, so the served prompt cache keeps the
+cost of each to its few new tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from math import prod
+from statistics import mean
+from typing import Any
+
+from agent.context import TrialContext
+from agent.strategies.base import Proposal
+from agent.strategies.value_stats import described, short, value_results
+from prompts import render
+from storage.journal import EffectFailed
+
+# A one-value answer is a few tokens; the cap stops a model without a grammar rambling on.
+ANSWER_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One value as a question lists it."""
+
+    label: str  # as the model writes it ("3", "128", "C")
+    name: str  # what it is, where the space names its values ("nor_conv_3x3"), else ""
+    value: int  # the real value
+    accuracies: tuple[float, ...]  # of the evaluated architectures that use it here
+
+
+@dataclass
+class Choices:
+    """What a sequence of position questions produced."""
+
+    proposal: Proposal
+    best_mean: int = 0  # choices of the tried value with the best mean accuracy (how much the statistics led)
+    questions: int = 0
+
+
+def options_text(values: list[Listed]) -> str:
+    """The options of one position in the space's order (the task prompt says what each one is: naming them
+    again would make every question several times longer, and a question's tokens are its cost)."""
+    return ", ".join(v.label for v in values)
+
+
+def results_text(values: list[Listed]) -> str:
+    """What each option of one position gave so far: mean accuracy and how many evaluated, or untried."""
+    return ", ".join(f"{v.label} {mean(v.accuracies):.2f} ({len(v.accuracies)}x)" if v.accuracies
+                     else f"{v.label} untried" for v in values)
+
+
+def listed_values(ctx: TrialContext, position: int, allowed: set[int] | None = None) -> list[Listed]:
+    """Model-facing ``position``'s options (those in ``allowed``, or all) with their results so far."""
+    view = ctx.view
+    table = value_results(ctx)[position]
+    return [Listed(short(label), described(label), value, tuple(accs))
+            for (label, accs), (_, value) in zip(table, view.options(position), strict=True)
+            if allowed is None or value in allowed]
+
+
+def statistics_block(ctx: TrialContext) -> str:
+    """Every position's results by option, for the intro."""
+    lines = [f"{name}: {results_text(listed_values(ctx, j))}" for j, name in enumerate(ctx.view.position_names)]
+    return render("assisted/position_statistics", statistics="\n".join(lines))
+
+
+def best_mean(values: list[Listed]) -> Listed | None:
+    tried = [v for v in values if v.accuracies]
+    return max(tried, key=lambda v: mean(v.accuracies)) if tried else None
+
+
+def answer_schema(labels: list[str]) -> dict[str, Any]:
+    """One of ``labels``: as integers where they all are (a digit is what a model writes first), else strings."""
+    if all(label.isdigit() for label in labels):
+        return {"type": "integer", "enum": [int(label) for label in labels]}
+    return {"type": "string", "enum": labels}
+
+
+def open_values(ctx: TrialContext, chosen: dict[int, int], position: int) -> set[int]:
+    """Real values allowed at model-facing ``position`` after ``chosen`` (real position -> value): those
+    for which some completion of the remaining positions has not been evaluated."""
+    view = ctx.view
+    later = range(position + 1, len(view.position_names))
+    completions = prod(len(view.options(k)) for k in later)
+    real = view.real_position(position)
+    evaluated = {tuple(it.arch) for it in ctx.evaluated() if it.arch}
+    allowed = set()
+    for _, value in view.options(position):
+        fixed = {**chosen, real: value}
+        used = sum(1 for arch in evaluated if all(arch[p] == v for p, v in fixed.items()))
+        if used < completions:
+            allowed.add(value)
+    return allowed
+
+
+def read_choice(content: str, labels: list[str]) -> str | None:
+    """The label a reply names: a JSON string or number, or the first listed label in free text."""
+    text = content.strip()
+    try:
+        decoded = json.loads(text)
+        if isinstance(decoded, (str, int)) and str(decoded) in labels:
+            return str(decoded)
+    except ValueError:
+        pass
+    for token in text.replace(",", " ").replace('"', " ").split():
+        if token.strip(".[]()") in labels:
+            return token.strip(".[]()")
+    return None
+
+
+async def ask_by_position(ctx: TrialContext, intro: str, system: str, *, temperature: float,
+                          structured: bool) -> Choices:
+    """Ask for each model-facing position in turn; assemble the real architecture from the answers.
+
+    ``intro`` (the task, the best results and the per-option statistics) opens every question, so the
+    served prompt cache holds it once per iteration and each question costs its few new tokens."""
+    view = ctx.view
+    chosen: dict[int, int] = {}
+    result = Choices(proposal=Proposal())
+    convo: list[dict[str, Any]] = []
+    for j, name in enumerate(view.position_names):
+        values = listed_values(ctx, j, open_values(ctx, chosen, j))
+        labels = [v.label for v in values]
+        question = render("assisted/position_question", position=name, values=options_text(values))
+        # Each question stands alone after the same intro: shown its own earlier answers, a small model
+        # continues them as a sequence (0, 1, 2, ...) instead of weighing the options.
+        convo = [{"role": "system", "content": system}, {"role": "user", "content": f"{intro}\n\n{question}"}]
+        label = None
+        for attempt in range(1, ctx.config.max_attempts + 1):
+            try:
+                reply = await ctx.ask(convo, answer_schema=answer_schema(labels) if structured else None,
+                                      temperature=temperature, max_tokens=ANSWER_TOKENS, purpose="position")
+            except EffectFailed as exc:
+                result.proposal = Proposal(failed=f"LLM call failed: {exc.message}",
+                                           attempts=result.questions + 1, messages=convo)
+                return result
+            result.questions += 1
+            content = str(reply.get("content") or "")
+            label = read_choice(content, labels)
+            convo.append({"role": "assistant", "content": content})
+            if label is not None:
+                break
+            message = render("assisted/position_invalid", position=name, values=", ".join(labels))
+            await ctx.reject(kind="invalid", answer=content, message=message, attempt=attempt)
+            convo.append({"role": "user", "content": message})
+        if label is None:
+            result.proposal = Proposal(failed=f"no valid value for {name} in {ctx.config.max_attempts} attempts",
+                                       attempts=result.questions, messages=convo)
+            return result
+        pick = next(v for v in values if v.label == label)
+        result.best_mean += pick is best_mean(values)
+        chosen[view.real_position(j)] = pick.value
+    arch = tuple(chosen[p] for p in range(len(chosen)))
+    result.proposal = Proposal(arch=arch, attempts=result.questions, reply=view.show(arch), messages=convo)
+    return result
