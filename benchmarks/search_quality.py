@@ -6,8 +6,10 @@ of repeats, and seconds per iteration, next to random search at the same budget 
 ../shared/benchmarks/README.md) and the paper's GPT-4 results.
 
 Variants (issue 8's ablation): paper (the paper's method), refuse / sorted / edit / compact / candidates /
-schedule / explore / ranked (one assisted behaviour alone), assisted (all behaviours), control (assisted, but
-the model's answers replaced by uniform random valid answers through the same pipeline: what the program adds).
+schedule / explore / ranked / positions (one assisted behaviour alone), assisted (the defaults: one question per
+position, compact prompt), control (assisted, but the model's answers replaced by uniform random valid answers
+through the same pipeline: what the program adds), assisted_lists / control_lists (the same for the previous
+default: whole lists with repeats refused, ranked statistics and exploration, the paper's long prompt).
 
     GENIUS_DATA_DIR=../shared/benchmarks python benchmarks/search_quality.py --space nas_macro \
         --llm embedded --trials 20 --variants paper,assisted,control
@@ -43,7 +45,8 @@ PAPER_GPT4 = {"nas_macro": "T=0: ranks 8, 27, 61 (Table 3)", "channel_resnet": "
               "nb201_imagenet16": "44.85 +- 0.57 (ranks 636, 106, 434)"}
 
 NONE = AssistOptions(refuse_repeats=False, sorted_history=False, edit_requests=False, compact_prompt=False,
-                     explore_untried=False, ranked_values=False)
+                     explore_untried=False, ranked_values=False, position_questions=False)
+LISTS = AssistOptions(position_questions=False, compact_prompt=False)
 VARIANTS: dict[str, tuple[str, AssistOptions, bool]] = {
     # name: (mode, assist options, control model)
     "paper": ("paper", AssistOptions(), False),
@@ -55,8 +58,12 @@ VARIANTS: dict[str, tuple[str, AssistOptions, bool]] = {
     "schedule": ("assisted", replace(NONE, temperature_schedule="1.0:0.3"), False),
     "explore": ("assisted", replace(NONE, explore_untried=True), False),
     "ranked": ("assisted", replace(NONE, ranked_values=True), False),
+    "positions": ("assisted", replace(NONE, position_questions=True), False),
     "assisted": ("assisted", AssistOptions(), False),
     "control": ("assisted", AssistOptions(), True),
+    # the default before position questions: whole lists with every list behaviour, the paper's long prompt
+    "assisted_lists": ("assisted", LISTS, False),
+    "control_lists": ("assisted", LISTS, True),
 }
 
 
