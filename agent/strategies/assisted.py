@@ -21,11 +21,11 @@ about half as good as random there; benchmarks/compare_baselines.py), and a 1.5B
 poor outside nas_macro. Covering every value first and then combining the values that did best is what a
 small model can do reliably: read a ranked list and copy from its head.
 
-Why position questions became the default: measured, a 1.5B model does not copy from a ranked list; asked
-which of a position's options has the highest mean accuracy it answers correctly about half the time, and
-it maps a named operation to the wrong id (it reasons "Conv3x3 is best" and answers 4, avg-pool). What it
-does have is a sensible prior per position (wider channels, the larger block), which a whole-list answer
-buries under copied patterns ([0, 1, 2, 3, 4, 0]) and which one short question per position brings out.
+Why position questions became the default: measured, a 1.5B model does not copy from a ranked list (asked
+which of a position's options has the highest mean accuracy, it often names another one:
+benchmarks/statistics_reading.py). What it does have is a sensible prior per position (wider channels, the
+larger block), which a whole-list answer buries under copied patterns ([0, 1, 2, 3, 4, 0]) and which one
+short question per position brings out.
 """
 
 from __future__ import annotations

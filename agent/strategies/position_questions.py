@@ -1,14 +1,14 @@
 """Asking for an architecture one position at a time (assisted mode's ``position_questions``).
 
 A small model asked for a whole architecture copies a list it has seen (its last answer, an example, a
-counting pattern) and changes little. Asked for one position at a time, with that position's values
-listed and what each gave so far, it has one small decision to make per question, and it cannot copy a
-whole list. The model still makes every choice; the program only lists the values and their results, and
-leaves out a value only where every architecture it would lead to has been evaluated already (so a repeat
+counting pattern) and changes little. Asked about one position at a time, it has one small decision to make
+per question, which its own prior about that position (wider, larger, convolution) can answer, and no list
+to copy. The model still makes every choice; the program only summarises the results so far, and leaves
+out an option only where every architecture it would complete has been evaluated already (so a repeat
 cannot be assembled and no budget is lost to one).
 
-Every question is one journaled call in one growing conversation, so the served prompt cache keeps the
-cost of each to its few new tokens.
+Every question is one journaled call that starts with the same intro, so the served prompt cache keeps
+the cost of each to its few new tokens.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from agent.context import TrialContext
 from agent.strategies.base import Proposal
-from agent.strategies.value_stats import described, short, value_results
+from agent.strategies.value_stats import short, value_results
 from prompts import render
 from storage.journal import EffectFailed
 
@@ -34,7 +34,6 @@ class Listed:
     """One value as a question lists it."""
 
     label: str  # as the model writes it ("3", "128", "C")
-    name: str  # what it is, where the space names its values ("nor_conv_3x3"), else ""
     value: int  # the real value
     accuracies: tuple[float, ...]  # of the evaluated architectures that use it here
 
@@ -64,7 +63,7 @@ def listed_values(ctx: TrialContext, position: int, allowed: set[int] | None = N
     """Model-facing ``position``'s options (those in ``allowed``, or all) with their results so far."""
     view = ctx.view
     table = value_results(ctx)[position]
-    return [Listed(short(label), described(label), value, tuple(accs))
+    return [Listed(short(label), value, tuple(accs))
             for (label, accs), (_, value) in zip(table, view.options(position), strict=True)
             if allowed is None or value in allowed]
 

@@ -23,7 +23,3 @@ def short(label: str) -> str:
     values, and repeating the names at every position would double the prompt."""
     return label.split(" (", 1)[0]
 
-
-def described(label: str) -> str:
-    """An option label's description ("3 (nor_conv_3x3)" -> "nor_conv_3x3"; "128" -> "")."""
-    return label.split(" (", 1)[1].removesuffix(")") if " (" in label else ""
