@@ -296,3 +296,17 @@ async def test_position_questions_with_the_obfuscated_view_answer_letters(tmp_pa
     assert requests[0]["answer_schema"] == {"type": "string", "enum": ["A", "B", "C", "D", "E"]}
     assert "conv" not in requests[0]["messages"][-1]["content"]
     assert len(state.trials[0].iterations[0].arch) == 6
+
+
+async def test_position_questions_re_ask_an_architecture_over_the_size_limit(tmp_path, tables):
+    space = get_space("nas_macro")
+    big, small = [2] * 8, [1] * 8
+    limit = (space.lookup(tuple(big)).params + space.lookup(tuple(small)).params) // 2
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=1, max_params=limit,
+                                assist=AssistOptions(position_questions=True),
+                                llm=write_script(tmp_path / "s.json", [str(v) for v in big + small])), db=db)
+    trial = state.trials[0]
+    assert [it.arch for it in trial.iterations] == [small] and trial.rejections == {"constraint": 1}
+    second = [r["messages"][-1]["content"] for r in await llm_requests(db, state.run_id)][8]
+    assert f"{json.dumps(big)} has " in second and f"over the limit of {limit:,}" in second  # the model is told why
