@@ -59,18 +59,20 @@ def results_text(values: list[Listed]) -> str:
                      else f"{v.label} untried" for v in values)
 
 
-def listed_values(ctx: TrialContext, position: int, allowed: set[int] | None = None) -> list[Listed]:
-    """Model-facing ``position``'s options (those in ``allowed``, or all) with their results so far."""
-    view = ctx.view
-    table = value_results(ctx)[position]
+def listed_values(ctx: TrialContext, table: list[list[tuple[str, list[float]]]], position: int,
+                  allowed: set[int] | None = None) -> list[Listed]:
+    """Model-facing ``position``'s options (those in ``allowed``, or all) with their results so far, from
+    ``table`` (:func:`value_results`, computed once per iteration)."""
     return [Listed(short(label), value, tuple(accs))
-            for (label, accs), (_, value) in zip(table, view.options(position), strict=True)
+            for (label, accs), (_, value) in zip(table[position], ctx.view.options(position), strict=True)
             if allowed is None or value in allowed]
 
 
 def statistics_block(ctx: TrialContext) -> str:
     """Every position's results by option, for the intro."""
-    lines = [f"{name}: {results_text(listed_values(ctx, j))}" for j, name in enumerate(ctx.view.position_names)]
+    table = value_results(ctx)
+    lines = [f"{name}: {results_text(listed_values(ctx, table, j))}"
+             for j, name in enumerate(ctx.view.position_names)]
     return render("assisted/position_statistics", statistics="\n".join(lines))
 
 
@@ -125,11 +127,12 @@ async def ask_by_position(ctx: TrialContext, intro: str, system: str, *, tempera
     ``intro`` (the task, the best results and the per-option statistics) opens every question, so the
     served prompt cache holds it once per iteration and each question costs its few new tokens."""
     view = ctx.view
+    table = value_results(ctx)  # the results do not change while one architecture is being chosen
     chosen: dict[int, int] = {}
     result = Choices(proposal=Proposal())
     convo: list[dict[str, Any]] = []
     for j, name in enumerate(view.position_names):
-        values = listed_values(ctx, j, open_values(ctx, chosen, j))
+        values = listed_values(ctx, table, j, open_values(ctx, chosen, j))
         labels = [v.label for v in values]
         question = render("assisted/position_question", position=name, values=options_text(values))
         # Each question stands alone after the same intro: shown its own earlier answers, a small model
