@@ -2,7 +2,8 @@
 
 For each space and variant it runs (or resumes, or reuses: run ids are deterministic) one run of N trials
 and prints mean/median best strict rank with a bootstrap 95% CI, mean best reported accuracy, the share
-of repeats, and seconds per iteration, next to random search at the same budget (paper protocol, from
+of repeats, seconds per iteration and (position questions) the share of choices that took the option with
+the best mean so far, next to random search at the same budget (paper protocol, from
 ../shared/benchmarks/README.md) and the paper's GPT-4 results.
 
 Variants (issue 8's ablation): paper (the paper's method), refuse / sorted / edit / compact / candidates /
@@ -98,6 +99,19 @@ def seconds_per_iteration(state: RunState, wall: float | None) -> float:
     return float("nan")
 
 
+async def best_mean_share(db: str, run_id: str) -> float:
+    """Position questions only: the share of the model's choices, after each trial's first iteration, that
+    took the option with the best mean accuracy so far (``best_mean_choices`` in the log; nan otherwise)."""
+    log = await EventLog.open(db, create=False)
+    try:
+        done = [e.payload for e in await log.read(run_id) if e.type == "iteration.completed"]
+    finally:
+        await log.close()
+    counted = [p for p in done if "best_mean_choices" in p and p["iteration"] > 0]
+    positions = sum(p["positions"] for p in counted)
+    return sum(p["best_mean_choices"] for p in counted) / positions if positions else float("nan")
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--space", default="all", help="a space name, a comma list, or all")
@@ -116,7 +130,7 @@ async def main() -> None:
     rng = np.random.default_rng(0)
     print(f"llm {args.llm}; {args.trials} trials x {args.iterations} iterations; temperature {args.temperature}")
     print(f"{'space':18} {'variant':11} {'mean rank [95% CI]':>26} {'median':>7} {'mean acc':>9} {'repeats':>8}"
-          f" {'s/iter':>7}   random best-of-10 (acc / rank); paper GPT-4")
+          f" {'s/iter':>7} {'best-mean':>9}   random best-of-10 (acc / rank); paper GPT-4")
     for space in spaces:
         for variant in args.variants.split(","):
             started = time.perf_counter()
@@ -130,9 +144,11 @@ async def main() -> None:
             ref = RANDOM_BEST_OF_10.get(space, (float("nan"), float("nan")))
             fresh = wall > 5  # a reused run's wall time says nothing
             spi = seconds_per_iteration(state, wall) if fresh else float("nan")
+            led = await best_mean_share(args.db, state.run_id)
             print(f"{space:18} {variant:11} {statistics.mean(ranks):9.0f} [{lo:6.0f}, {hi:6.0f}]"
                   f" {statistics.median(ranks):7.0f} {statistics.mean(accs):9.2f} {100 * statistics.mean(reps):7.0f}%"
-                  f" {spi:7.2f}   {ref[0]:.2f} / {ref[1]:.0f}; {PAPER_GPT4.get(space, '')}", flush=True)
+                  f" {spi:7.2f} {100 * led:8.0f}%   {ref[0]:.2f} / {ref[1]:.0f}; {PAPER_GPT4.get(space, '')}",
+                  flush=True)
 
 
 if __name__ == "__main__":
