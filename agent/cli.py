@@ -83,8 +83,9 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--population", type=_positive_int, default=5, help="regularized evolution population")
     p.add_argument("--sample-size", type=_positive_int, default=3, help="regularized evolution tournament size")
     p.add_argument("--assist", default="all",
-                   help="assisted mode behaviours: all (position_questions, compact_prompt; for whole-list "
-                        "requests refuse_repeats, sorted_history, edit_requests, explore_untried, ranked_values) | "
+                   help="assisted mode behaviours: all (position_questions, compact_prompt; "
+                        "for whole-list requests refuse_repeats, sorted_history, edit_requests, explore_untried, "
+                        "ranked_values; off by default: results_in_question) | "
                         "none | a comma list of those | no-NAME,... to switch defaults off")
     p.add_argument("--candidates", type=_positive_int, default=1, help="assisted: answers sampled per iteration")
     p.add_argument("--temperature-schedule", default="", help="assisted: START:END linear over iterations")

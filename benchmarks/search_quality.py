@@ -61,6 +61,8 @@ VARIANTS: dict[str, tuple[str, AssistOptions, bool]] = {
     "ranked": ("assisted", replace(NONE, ranked_values=True), False),
     "positions": ("assisted", replace(NONE, position_questions=True), False),
     "assisted": ("assisted", AssistOptions(), False),
+    # each position's results in its own question instead of one table in the intro
+    "in_question": ("assisted", AssistOptions(results_in_question=True), False),
     "control": ("assisted", AssistOptions(), True),
     # the default before position questions: whole lists with every list behaviour, the paper's long prompt
     "assisted_lists": ("assisted", LISTS, False),

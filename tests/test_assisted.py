@@ -256,6 +256,30 @@ async def test_position_questions_record_choices_that_follow_the_statistics(tmp_
     assert [p["best_mean_choices"] for p in await _iteration_payloads(db, state.run_id)] == [0, 0, 6]
 
 
+async def test_results_in_question_list_each_positions_results_in_its_own_question(tmp_path, tables):
+    space = get_space("nas_macro")
+    first, second = [0] * 7 + [1], [2] * 8
+    replies = [str(v) for v in first + second]
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=2,
+                                assist=AssistOptions(results_in_question=True),
+                                llm=write_script(tmp_path / "s.json", replies)), db=db)
+    assert [it.arch for it in state.trials[0].iterations] == [first, second]
+    prompts = _position_prompts(await llm_requests(db, state.run_id))
+    acc = space.lookup(tuple(first)).accuracy
+    # the intro keeps the best results but not the table of every position ...
+    assert f"{json.dumps(first)}: " in prompts[8] and "What each option gave so far" not in prompts[8]
+    # ... each question carries its own position's row
+    assert prompts[8].endswith(f"\n\nConsider layer2 alone. What its options gave so far: 0 {acc:.2f} (1x), "
+                               "1 untried, 2 untried. Ignoring size and cost, which option gives the highest "
+                               "accuracy? Answer with the option only.")
+    assert f"Consider layer9 alone. What its options gave so far: 0 untried, 1 {acc:.2f} (1x), 2 untried." \
+        in prompts[15]
+    # the first iteration too asks with the row, every option untried
+    assert "Consider layer2 alone. What its options gave so far: 0 untried, 1 untried, 2 untried. Ignoring" \
+        in prompts[0]
+
+
 async def test_position_questions_leave_out_values_that_would_repeat_an_evaluation(tmp_path, tables):
     # After [0]*7+[1] and [0]*7+[2], with layer2..layer8 answered 0, only 0 is left at layer9.
     a, b = [0] * 7 + [1], [0] * 7 + [2]

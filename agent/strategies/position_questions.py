@@ -121,11 +121,12 @@ def read_choice(content: str, labels: list[str]) -> str | None:
 
 
 async def ask_by_position(ctx: TrialContext, intro: str, system: str, *, temperature: float,
-                          structured: bool) -> Choices:
+                          structured: bool, results_in_question: bool = False) -> Choices:
     """Ask for each model-facing position in turn; assemble the real architecture from the answers.
 
-    ``intro`` (the task, the best results and the per-option statistics) opens every question, so the
-    served prompt cache holds it once per iteration and each question costs its few new tokens."""
+    ``intro`` (the task, the best results and, unless ``results_in_question``, the per-option statistics)
+    opens every question, so the served prompt cache holds it once per iteration and each question costs
+    its few new tokens. With ``results_in_question`` each question lists its own position's results."""
     view = ctx.view
     table = value_results(ctx)  # the results do not change while one architecture is being chosen
     chosen: dict[int, int] = {}
@@ -134,7 +135,12 @@ async def ask_by_position(ctx: TrialContext, intro: str, system: str, *, tempera
     for j, name in enumerate(view.position_names):
         values = listed_values(ctx, table, j, open_values(ctx, chosen, j))
         labels = [v.label for v in values]
-        question = render("assisted/position_question", position=name, values=options_text(values))
+        # Rows of "untried" in the first iteration too: measured, asking the first iteration plainly
+        # instead made NAS-Bench-201 worse (README, "Small models").
+        if results_in_question:
+            question = render("assisted/position_question_results", position=name, results=results_text(values))
+        else:
+            question = render("assisted/position_question", position=name, values=options_text(values))
         # Each question stands alone after the same intro: shown its own earlier answers, a small model
         # continues them as a sequence (0, 1, 2, ...) instead of weighing the options.
         convo = [{"role": "system", "content": system}, {"role": "user", "content": f"{intro}\n\n{question}"}]
