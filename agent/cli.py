@@ -85,7 +85,8 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--assist", default="all",
                    help="assisted mode behaviours: all (position_questions, compact_prompt; "
                         "for whole-list requests refuse_repeats, sorted_history, edit_requests, explore_untried, "
-                        "ranked_values; off by default: results_in_question) | "
+                        "ranked_values; results_in_question: by default on for named operations, off "
+                        "for channel widths) | "
                         "none | a comma list of those | no-NAME,... to switch defaults off")
     p.add_argument("--candidates", type=_positive_int, default=1, help="assisted: answers sampled per iteration")
     p.add_argument("--temperature-schedule", default="", help="assisted: START:END linear over iterations")
@@ -142,10 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _assist_options(text: str, candidates: int, schedule: str) -> AssistOptions:
-    """``all`` (the defaults) | ``none`` | names to switch on (``a,b``) | defaults less some (``no-a,no-b``)."""
+    """``all`` (the defaults) | ``none`` | names to switch on (``a,b``) | defaults less some (``no-a,no-b``).
+    A behaviour the defaults leave to the space (results_in_question) is forced on or off by naming it."""
     defaults = AssistOptions()
     # Every on/off behaviour of AssistOptions, so a behaviour added there is reachable here too.
-    names = tuple(f.name for f in dataclasses.fields(AssistOptions) if f.type in (bool, "bool"))
+    names = tuple(f.name for f in dataclasses.fields(AssistOptions) if f.type in (bool, "bool", "bool | None"))
     items = [s.strip().replace("-", "_") for s in text.split(",") if s.strip()]
     if items == ["all"]:
         flags = {n: getattr(defaults, n) for n in names}

@@ -32,14 +32,24 @@ class AssistOptions:
     # the whole-list behaviours above (repeats, edits, candidates, exploration, ranking) then do not apply.
     position_questions: bool = True
     # Position questions: each question lists its own position's results (mean accuracy per option, or
-    # untried) right before asking, instead of one table of every position in the intro. Measured with the
-    # 1.5B default it turns NAS-Bench-201 from worse than random search to better, and channel_resnet from
-    # better to worse (README, "Small models"), so it is an option, not the default.
-    results_in_question: bool = False
+    # untried) right before asking, instead of one table of every position in the intro. None (default) =
+    # decided per space when the run starts (see :meth:`asks_with_results`) and recorded resolved.
+    results_in_question: bool | None = None
 
     # Behaviours added after the first version: a recorded config without them ran without them, so it
     # must load with them off (replay re-sends exactly the recorded prompts).
     ADDED_LATER = ("explore_untried", "ranked_values", "position_questions", "results_in_question")
+
+    def asks_with_results(self, named_options: bool) -> bool:
+        """Whether position questions carry their position's results: as set, or when unset (auto) where
+        the options are named operations (NAS-Bench-201, nas_macro) and not where they are sizes (channel
+        widths). Measured with the 1.5B default (README, "Small models"): the rows beat random search where
+        the model has no prior over operations, and pull it off its good prior (wider is better) on widths."""
+        return named_options if self.results_in_question is None else self.results_in_question
+
+    def resolved(self, named_options: bool) -> AssistOptions:
+        """These options with ``results_in_question`` decided, as a run records them."""
+        return dataclasses.replace(self, results_in_question=self.asks_with_results(named_options))
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,8 @@ async def open_llm(config: RunConfig) -> Any:
     return await LLMClient.open(spec, settings)
 
 
-def _check_config(config: RunConfig) -> None:
+def _check_config(config: RunConfig) -> RunConfig:
+    """Validate ``config`` against its space and return it with what the space decides filled in."""
     space = get_space(config.space, config.data_dir)  # unknown space -> UserError listing the names
     if config.evaluator == "table":
         space.table()  # a missing or corrupted table fails here, before anything is written
@@ -72,12 +73,13 @@ def _check_config(config: RunConfig) -> None:
         mask = feasible_mask(space, config.max_params, config.max_flops)
         if mask is not None and not mask.any():
             raise UserError("no architecture of the space is within --max-params/--max-flops; raise the limit")
+    return replace(config, assist=config.assist.resolved(named_options=bool(space.value_names)))
 
 
 async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, listener: Listener | None = None,
                     on_run_id: Callable[[str], None] | None = None) -> RunState:
     """Start a new run and carry it to the end (or until interrupted, leaving it resumable)."""
-    _check_config(config)
+    config = _check_config(config)
     run_id = run_id or new_run_id()
     config = replace(config, code_version=config.code_version or code_version())
     if config.obfuscate and config.obfuscation_seed is None:

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,9 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.config import AssistOptions, RunConfig
 from agent.logs import configure_logging
-from agent.orchestrator import load_run, resume_run, start_run
+from agent.orchestrator import load_run, load_runs, resume_run, start_run
 from storage import EventLog, RunState
-from tools.spaces import SPACE_NAMES
+from storage.fold import TrialState
+from tools.spaces import SPACE_NAMES, get_space
 
 RANDOM_BEST_OF_10 = {"nas_macro": (92.434, 593.3), "channel_resnet": (93.523, 1489.9),
                      "channel_mobilenet": (91.379, 1481.7), "nb201_cifar10": (93.026, 1616.3),
@@ -61,8 +64,9 @@ VARIANTS: dict[str, tuple[str, AssistOptions, bool]] = {
     "ranked": ("assisted", replace(NONE, ranked_values=True), False),
     "positions": ("assisted", replace(NONE, position_questions=True), False),
     "assisted": ("assisted", AssistOptions(), False),
-    # each position's results in its own question instead of one table in the intro
+    # the default decides per space (rows where options are named operations); these force one way
     "in_question": ("assisted", AssistOptions(results_in_question=True), False),
+    "in_intro": ("assisted", AssistOptions(results_in_question=False), False),
     "control": ("assisted", AssistOptions(), True),
     # the default before position questions: whole lists with every list behaviour, the paper's long prompt
     "assisted_lists": ("assisted", LISTS, False),
@@ -80,6 +84,8 @@ async def run_variant(space: str, variant: str, args: argparse.Namespace) -> Run
     mode, assist, control = VARIANTS[variant]
     llm = "control:random" if control else args.llm
     run_id = f"sq-{space}-{variant}-{llm.replace(':', '_').replace('/', '_')}-{args.trials}x{args.iterations}"
+    if args.seed:  # another batch of trials (seed 0 keeps the ids of the runs recorded before this suffix)
+        run_id += f"-seed{args.seed}"
     config = RunConfig(space=space, mode=mode, assist=assist, llm=llm, trials=args.trials,
                        iterations=args.iterations, temperature=args.temperature, seed=args.seed,
                        parallel=args.parallel, rate_limit=1000.0)
@@ -101,17 +107,63 @@ def seconds_per_iteration(state: RunState, wall: float | None) -> float:
     return float("nan")
 
 
-async def best_mean_share(db: str, run_id: str) -> float:
-    """Position questions only: the share of the model's choices, after each trial's first iteration, that
-    took the option with the best mean accuracy so far (``best_mean_choices`` in the log; nan otherwise)."""
+async def best_mean_counts(db: str, run_id: str, trials: set[int] | None = None) -> tuple[int, int]:
+    """Position questions only: (choices that took the option with the best mean accuracy so far, choices),
+    after each trial's first iteration (``best_mean_choices`` in the log; (0, 0) otherwise)."""
     log = await EventLog.open(db, create=False)
     try:
-        done = [e.payload for e in await log.read(run_id) if e.type == "iteration.completed"]
+        done = [e.payload for e in await log.read(run_id)
+                if e.type == "iteration.completed" and (trials is None or e.trial in trials)]
     finally:
         await log.close()
     counted = [p for p in done if "best_mean_choices" in p and p["iteration"] > 0]
-    positions = sum(p["positions"] for p in counted)
-    return sum(p["best_mean_choices"] for p in counted) / positions if positions else float("nan")
+    return sum(p["best_mean_choices"] for p in counted), sum(p["positions"] for p in counted)
+
+
+# What may differ between runs pooled into one row: how many trials and from which seed, how they were
+# scheduled, and the code version (pooled rows list the versions; prompts must not have changed between them).
+POOL_IGNORES = ("trials", "seed", "parallel", "rate_limit", "code_version")
+
+
+def pool_key(config: dict[str, Any]) -> str:
+    """The recorded config of a run as the pool compares it: behaviours left to the space resolved."""
+    parsed = RunConfig.from_json(config)
+    named = bool(get_space(parsed.space, parsed.data_dir).value_names)
+    data = replace(parsed, assist=parsed.assist.resolved(named_options=named)).to_json()
+    return json.dumps({k: v for k, v in data.items() if k not in POOL_IGNORES}, sort_keys=True)
+
+
+async def pooled_trials(state: RunState, dbs: list[str]) -> list[tuple[str, RunState, list[TrialState]]]:
+    """Finished trials of every finished or unfinished run in ``dbs`` with ``state``'s config (but trials,
+    seed, scheduling, code version), ``state``'s first; a trial whose seed an earlier one had is left out
+    (two runs from the same base seed share their first trials)."""
+    key, seen = pool_key(state.config), set[int | None]()
+    found: list[tuple[str, RunState, list[TrialState]]] = []
+    candidates = [(dbs[0], state)]
+    for db in dict.fromkeys(dbs):
+        candidates += [(db, s) for s in await load_runs(db=db)
+                       if s.run_id != state.run_id and s.config.get("space") == state.config["space"]]
+    for db, run in candidates:
+        if pool_key(run.config) != key:
+            continue
+        done = [t for t in run.trials.values()
+                if t.status == "finished" and len(t.iterations) == run.config["iterations"] and t.seed not in seen]
+        seen.update(t.seed for t in done)
+        if done:
+            found.append((db, run, done))
+    return found
+
+
+def print_row(space: str, label: str, trials: list[TrialState], spi: float, led: float) -> None:
+    bests = [t.best() for t in trials]
+    ranks = [float(b.rank) for b in bests if b is not None and b.rank is not None]
+    accs = [float(b.test_accuracy) for b in bests if b is not None and b.test_accuracy is not None]
+    reps = [t.repeat_fraction() for t in trials]
+    lo, hi = bootstrap_ci(ranks, np.random.default_rng(0)) if ranks else (float("nan"), float("nan"))
+    ref = RANDOM_BEST_OF_10.get(space, (float("nan"), float("nan")))
+    print(f"{space:18} {label:11} {statistics.mean(ranks):9.0f} [{lo:6.0f}, {hi:6.0f}]"
+          f" {statistics.median(ranks):7.0f} {statistics.mean(accs):9.2f} {100 * statistics.mean(reps):7.0f}%"
+          f" {spi:7.2f} {100 * led:8.0f}%   {ref[0]:.2f} / {ref[1]:.0f}; {PAPER_GPT4.get(space, '')}", flush=True)
 
 
 async def main() -> None:
@@ -126,10 +178,12 @@ async def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--db", default="runs/search_quality.sqlite")
+    ap.add_argument("--pool", default="",
+                    help="comma list of more logs: also print each row pooled with the finished trials of runs "
+                         "there (and in --db) with the same config but trials and seed, e.g. earlier batches")
     args = ap.parse_args()
     configure_logging(Path(args.db).resolve().parent / "genius.log", quiet=True)
     spaces = list(SPACE_NAMES) if args.space == "all" else args.space.split(",")
-    rng = np.random.default_rng(0)
     print(f"llm {args.llm}; {args.trials} trials x {args.iterations} iterations; temperature {args.temperature}")
     print(f"{'space':18} {'variant':11} {'mean rank [95% CI]':>26} {'median':>7} {'mean acc':>9} {'repeats':>8}"
           f" {'s/iter':>7} {'best-mean':>9}   random best-of-10 (acc / rank); paper GPT-4")
@@ -138,20 +192,27 @@ async def main() -> None:
             started = time.perf_counter()
             state = await run_variant(space, variant, args)
             wall = time.perf_counter() - started
-            bests = [t.best() for t in state.trials.values()]
-            ranks = [float(b.rank) for b in bests if b is not None and b.rank is not None]
-            accs = [float(b.test_accuracy) for b in bests if b is not None and b.test_accuracy is not None]
-            reps = [t.repeat_fraction() for t in state.trials.values()]
-            lo, hi = bootstrap_ci(ranks, rng) if ranks else (float("nan"), float("nan"))
-            ref = RANDOM_BEST_OF_10.get(space, (float("nan"), float("nan")))
             fresh = wall > 5  # a reused run's wall time says nothing
             spi = seconds_per_iteration(state, wall) if fresh else float("nan")
-            led = await best_mean_share(args.db, state.run_id)
-            print(f"{space:18} {variant:11} {statistics.mean(ranks):9.0f} [{lo:6.0f}, {hi:6.0f}]"
-                  f" {statistics.median(ranks):7.0f} {statistics.mean(accs):9.2f} {100 * statistics.mean(reps):7.0f}%"
-                  f" {spi:7.2f} {100 * led:8.0f}%   {ref[0]:.2f} / {ref[1]:.0f}; {PAPER_GPT4.get(space, '')}",
-                  flush=True)
+            hits, choices = await best_mean_counts(args.db, state.run_id)
+            print_row(space, variant, list(state.trials.values()), spi, hits / choices if choices else float("nan"))
+            if args.pool:
+                await print_pooled(space, state, [args.db, *args.pool.split(",")])
 
+
+async def print_pooled(space: str, state: RunState, dbs: list[str]) -> None:
+    """One more row: this run's trials with those of the same config in ``dbs`` (other seeds, other sizes)."""
+    found = await pooled_trials(state, dbs)
+    trials = [t for _, _, done in found for t in done]
+    hits = choices = 0
+    for db, run, done in found:
+        h, c = await best_mean_counts(db, run.run_id, {t.trial for t in done})
+        hits, choices = hits + h, choices + c
+    print_row(space, f"pooled {len(trials)}", trials, float("nan"), hits / choices if choices else float("nan"))
+    versions = sorted({run.config.get("code_version", "") for _, run, _ in found})
+    for db, run, done in found:
+        print(f"{'':18}   {len(done):2} trials of {run.run_id} in {db} (seed {run.config.get('seed')})")
+    print(f"{'':18}   code versions: {', '.join(versions)}", flush=True)
 
 if __name__ == "__main__":
     asyncio.run(main())

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pytest
+
 from agent.config import AssistOptions
 from agent.orchestrator import start_run
 from storage import EventLog
@@ -177,8 +179,6 @@ async def test_compact_prompt_is_short_and_names_every_option(tmp_path, tables):
 
 
 def test_assist_flag_parsing():
-    import pytest
-
     from agent.cli import _assist_options
     from tools.errors import UserError
 
@@ -192,6 +192,12 @@ def test_assist_flag_parsing():
         True, False, False, False, False, True, False]
     with pytest.raises(UserError, match="unknown behaviour"):
         _assist_options("telepathy", 1, "")
+    # left to the space by default; naming it forces it on or off
+    assert _assist_options("all", 1, "").results_in_question is None
+    assert _assist_options("none", 1, "").results_in_question is False
+    assert _assist_options("position_questions,results_in_question", 1, "").results_in_question is True
+    assert _assist_options("no-results-in-question", 1, "").results_in_question is False
+    assert _assist_options("no-edit-requests", 1, "").results_in_question is None
 
 
 def _position_prompts(requests: list[dict]) -> list[str]:
@@ -212,7 +218,7 @@ async def test_position_questions_ask_one_position_at_a_time(tmp_path, tables):
     replies = [str(v) for v in first + second]
     db = str(tmp_path / "log.sqlite")
     state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=2,
-                                assist=AssistOptions(position_questions=True),
+                                assist=AssistOptions(position_questions=True, results_in_question=False),
                                 llm=write_script(tmp_path / "s.json", replies)), db=db)
     trial = state.trials[0]
     assert [it.arch for it in trial.iterations] == [first, second]
@@ -280,13 +286,33 @@ async def test_results_in_question_list_each_positions_results_in_its_own_questi
         in prompts[0]
 
 
+@pytest.mark.parametrize(("space_name", "with_results"), [("nb201_cifar100", True), ("channel_mobilenet", False)])
+async def test_results_in_question_by_default_where_options_are_named_operations(tmp_path, tables, space_name,
+                                                                                 with_results):
+    space = get_space(space_name)
+    n = len(space.positions)
+    first, second = [p[0] for p in space.positions], [p[-1] for p in space.positions]
+    replies = [json.dumps(v) for v in first + second]
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space=space_name, mode="assisted", trials=1, iterations=2, assist=AssistOptions(),
+                                llm=write_script(tmp_path / "s.json", replies)), db=db)
+    assert [it.arch for it in state.trials[0].iterations] == [first, second]
+    # the run records what the space decided, so replay and resume do not depend on the rule staying put
+    assert state.config["assist"]["results_in_question"] is with_results
+    second_prompts = _position_prompts(await llm_requests(db, state.run_id))[n:]
+    assert len(second_prompts) == n
+    rows = ["What its options gave so far: " in p for p in second_prompts]
+    table = ["What each option gave so far" in p for p in second_prompts]
+    assert rows == [with_results] * n and table == [not with_results] * n
+
+
 async def test_position_questions_leave_out_values_that_would_repeat_an_evaluation(tmp_path, tables):
     # After [0]*7+[1] and [0]*7+[2], with layer2..layer8 answered 0, only 0 is left at layer9.
     a, b = [0] * 7 + [1], [0] * 7 + [2]
     replies = [str(v) for v in a + b] + ["0"] * 8
     db = str(tmp_path / "log.sqlite")
     state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=3,
-                                assist=AssistOptions(position_questions=True),
+                                assist=AssistOptions(position_questions=True, results_in_question=False),
                                 llm=write_script(tmp_path / "s.json", replies)), db=db)
     trial = state.trials[0]
     assert [it.arch for it in trial.iterations] == [a, b, [0] * 8]

@@ -15,8 +15,9 @@ effect can be measured (benchmarks/search_quality.py).
 * position_questions (default): instead of a whole list, the model is asked for one position at a time,
   after the task, the best five results and what each option gave so far (agent/strategies/
   position_questions.py); the list behaviours above then do not apply. With compact_prompt (default).
-* results_in_question (off by default; with position_questions): each question lists its own position's
-  results ("What its options gave so far: 0 88.12 (2x), 1 untried, ..."), and the intro has no table.
+* results_in_question (with position_questions): each question lists its own position's results ("What
+  its options gave so far: 0 88.12 (2x), 1 untried, ..."), and the intro has no table. Unset (the default),
+  it is on where the options are named operations (NAS-Bench-201, nas_macro) and off where they are widths.
 
 Why the last two: at a budget of 10, local edits from a poor start lose to random search (local search is
 about half as good as random there; benchmarks/compare_baselines.py), and a 1.5B model's first guesses are
@@ -27,10 +28,10 @@ Why position questions became the default: measured, a 1.5B model does not copy 
 which of a position's options has the highest mean accuracy, it often names another one:
 benchmarks/statistics_reading.py). What it does have is a sensible prior per position (wider channels, the
 larger block), which a whole-list answer buries under copied patterns ([0, 1, 2, 3, 4, 0]) and which one
-short question per position brings out. Where that prior is poor (NAS-Bench-201), each position's results
-written right before its question (results_in_question) make it search better than random search; where
-the prior is good (channel_resnet), the same rows pull it away from the prior and it searches worse
-(README, "Small models"). So that is an option, not the default.
+short question per position brings out. Where that prior is poor (NAS-Bench-201's operations), each
+position's results written right before its question make it search better than random search; where the
+prior is good (channel widths: wider is better), the same rows pull it away from the prior and it searches
+worse (README, "Small models"). Hence the rows by default where options are named operations, not widths.
 """
 
 from __future__ import annotations
@@ -176,6 +177,10 @@ class AssistedStrategy:
         return (self.o.explore_untried and bool(untried_values(ctx))
                 and ctx.iterations_done < most_options(ctx))
 
+    def with_results(self, ctx: TrialContext) -> bool:
+        """Whether each position question carries its position's results (results_in_question, or auto)."""
+        return self.o.asks_with_results(named_options=bool(ctx.space.value_names))
+
     def intro(self, ctx: TrialContext) -> str:
         """What precedes the position questions: the task, how the questions go, the best results and
         what each option gave. The parts that do not change come first, so the served prompt cache keeps
@@ -186,7 +191,7 @@ class AssistedStrategy:
         if count:
             parts.append(render("assisted/top_history", shown=min(count, TOP_RESULTS), count=count,
                                 results=sorted_results(ctx, TOP_RESULTS)))
-            if not self.o.results_in_question:
+            if not self.with_results(ctx):
                 parts.append(statistics_block(ctx))
         return "\n\n".join(parts)
 
@@ -238,7 +243,7 @@ class AssistedStrategy:
             for attempt in range(1, ctx.config.max_attempts + 1):
                 intro = self.intro(ctx) + (f"\n\n{note}" if note else "")
                 choices = await ask_by_position(ctx, intro, system, temperature=temp, structured=structured,
-                                                results_in_question=self.o.results_in_question)
+                                                results_in_question=self.with_results(ctx))
                 questions += choices.questions
                 arch = choices.proposal.arch
                 if arch is None:
