@@ -8,12 +8,18 @@ the best mean so far, next to random search at the same budget (paper protocol, 
 
 Variants (issue 8's ablation): paper (the paper's method), refuse / sorted / edit / compact / candidates /
 schedule / explore / ranked / positions (one assisted behaviour alone), assisted (the defaults: one question per
-position, compact prompt), control (assisted, but the model's answers replaced by uniform random valid answers
-through the same pipeline: what the program adds), assisted_lists / control_lists (the same for the previous
-default: whole lists with repeats refused, ranked statistics and exploration, the paper's long prompt).
+position, compact prompt, each position's results in its question where options are named operations),
+in_question / in_intro (those results forced into each question / into one table in the intro), control
+(assisted, but the model's answers replaced by uniform random valid answers through the same pipeline: what
+the program adds), assisted_lists / control_lists (the same for the previous default: whole lists with
+repeats refused, ranked statistics and exploration, the paper's long prompt).
 
     GENIUS_DATA_DIR=../shared/benchmarks python benchmarks/search_quality.py --space nas_macro \
         --llm embedded --trials 20 --variants paper,assisted,control
+
+Trials can come in batches: ``--seed 1 --trials 10`` runs ten more (trial seeds differ from seed 0's), and
+``--pool OTHER.sqlite`` adds a row pooling every finished trial of the same config (but trials, seed,
+scheduling and code version) in --db and the logs named, each trial seed once.
 """
 
 from __future__ import annotations
