@@ -220,5 +220,6 @@ async def print_pooled(space: str, state: RunState, dbs: list[str]) -> None:
         print(f"{'':18}   {len(done):2} trials of {run.run_id} in {db} (seed {run.config.get('seed')})")
     print(f"{'':18}   code versions: {', '.join(versions)}", flush=True)
 
+
 if __name__ == "__main__":
     asyncio.run(main())
