@@ -1,10 +1,27 @@
-"""Storage error types. sqlite errors never leak out raw: they are mapped to these, with a remedy."""
+"""The project's error root, and the storage error types. sqlite errors never leak out raw: they are mapped to
+these, with a remedy.
+
+The root lives here, at the bottom of the layers (``storage`` imports nothing of the project above it), and
+``tools.errors`` re-exports it: every error a user can cause is a :class:`UserError`, whose message says what
+was wrong and names the remedy (one line on stderr, exit status 2); everything else that is ours derives
+from :class:`GeniusError` (exit status 1).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tools.errors import GeniusError, UserError
+
+class GeniusError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+    exit_code: int = 1
+
+
+class UserError(GeniusError):
+    """Bad input a user can fix: unknown space, bad flag, missing data file, unknown run id."""
+
+    exit_code = 2
 
 
 class StorageError(GeniusError):

@@ -18,10 +18,9 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from storage.errors import DivergenceError, ReplayMissingEffect, StorageError
+from storage.errors import DivergenceError, GeniusError, ReplayMissingEffect, StorageError, UserError
 from storage.events import Event, StoredEvent, canonical_json
 from storage.redact import redact
-from tools.errors import GeniusError, UserError
 
 
 class EventSink(Protocol):

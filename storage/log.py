@@ -31,9 +31,8 @@ from typing import Any
 
 import aiosqlite
 
-from storage.errors import IntegrityBug, NewerSchemaError, NotAnEventLog, StorageError
+from storage.errors import GeniusError, IntegrityBug, NewerSchemaError, NotAnEventLog, StorageError
 from storage.events import Event, StoredEvent, canonical_json, stored_event, upcast
-from tools.errors import GeniusError
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x47454E49  # "GENI"

@@ -1,24 +1,16 @@
-"""The project's error types.
+"""The project's error types, as the search spaces and tools use them.
 
-Every error a user can cause is a :class:`UserError`: its message says what was wrong and names the
-remedy, and the CLI turns it into one line on stderr and exit status 2. Everything else that is ours
-derives from :class:`GeniusError` (exit status 1).
+The root (:class:`GeniusError`, :class:`UserError`) is defined at the bottom layer, ``storage.errors``, so
+that the event log depends on nothing above it; this module adds what is about the spaces' data.
 """
 
 from __future__ import annotations
 
-
-class GeniusError(Exception):
-    """Base class of every error this project raises on purpose."""
-
-    exit_code: int = 1
-
-
-class UserError(GeniusError):
-    """Bad input a user can fix: unknown space, bad flag, missing data file, unknown run id."""
-
-    exit_code = 2
+from storage.errors import GeniusError, UserError
 
 
 class DataFileError(UserError):
     """A benchmark table is missing, unreachable or corrupted; the message says how to place it."""
+
+
+__all__ = ["DataFileError", "GeniusError", "UserError"]
