@@ -72,6 +72,36 @@ def _is_object_schema(schema: dict[str, Any]) -> bool:
     return schema.get("type") == "object"
 
 
+def tool_call_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """One JSON object naming one of ``tools`` (OpenAI tool dicts) and its arguments, exactly as that tool's
+    parameter schema allows: the union of the tools' schemas, for endpoints without native tool calls."""
+    variants = []
+    for tool in tools:
+        fn = tool.get("function", tool)
+        params = dict(fn.get("parameters") or {"type": "object", "properties": {}})
+        params.pop("title", None)
+        params.pop("description", None)
+        variants.append({
+            "type": "object",
+            "properties": {"tool": {"type": "string", "enum": [fn["name"]]}, "arguments": params},
+            "required": ["tool", "arguments"],
+            "additionalProperties": False,
+        })
+    return variants[0] if len(variants) == 1 else {"anyOf": variants}
+
+
+def parse_tool_call(content: str, call_id: str) -> list[dict[str, Any]]:
+    """``[{"id", "name", "args"}]`` from a reply written to :func:`tool_call_schema`; empty when it is not one."""
+    try:
+        value = json.loads(content)
+    except ValueError:
+        return []
+    if not isinstance(value, dict) or not isinstance(value.get("tool"), str):
+        return []
+    args = value.get("arguments")
+    return [{"id": call_id, "name": value["tool"], "args": args if isinstance(args, dict) else {}}]
+
+
 class LLMClient:
     """Shared by every trial of a run. Open with :meth:`open`, close with :meth:`aclose`."""
 
@@ -133,6 +163,11 @@ class LLMClient:
             kwargs["seed"] = seed
         if max_tokens is not None:
             kwargs["max_tokens"] = max_tokens
+        if tools and not self.supports_tools and self.supports_json_schema:
+            # The endpoint returns no ``tool_calls`` (llama.cpp with small Qwen models writes them as text):
+            # ask for one JSON object naming a tool and its arguments, constrained to the tools' schemas, so
+            # the model cannot produce an invalid call; _to_reply turns it into a real tool call.
+            answer_schema, tools = tool_call_schema(tools), None
         use_tools = bool(tools) and self.supports_tools
         if use_tools:
             runnable = self._provider.model.bind_tools(tools or [])
@@ -166,8 +201,13 @@ class LLMClient:
         latency_s: float,
         attempts: list[dict[str, Any]],
         estimate: int,
+        as_tool_call: bool = False,
+        call_id: str = "",
     ) -> LLMReply:
-        """Check and convert the provider's message; BadReply when it is empty or malformed."""
+        """Check and convert the provider's message; BadReply when it is empty or malformed.
+
+        ``as_tool_call``: the reply is a constrained tool call (:func:`tool_call_schema`), made into a real one
+        with id ``call_id``."""
         if not isinstance(message, AIMessage):
             raise BadReply("malformed", f"expected an AI message, got {type(message).__name__}")
         content = text_of(message)
@@ -177,6 +217,10 @@ class LLMClient:
             raise BadReply("malformed", f"unparseable tool call arguments: {error}")
         if not tool_calls and not content.strip():
             raise BadReply("empty", "the model returned no content and no tool calls")
+        if use_schema and not tool_calls and as_tool_call:
+            tool_calls = parse_tool_call(content, call_id)
+            if tool_calls:
+                content = ""
         if use_schema and wrapped and not tool_calls:
             # Unwrap the object-rooted answer. A reply that does not follow the schema is passed on as it
             # is: whether an answer is usable is the strategy's call, and it re-asks with the validation
@@ -265,6 +309,7 @@ class LLMClient:
         """
         self._usage.check_budget()
         lc_messages = to_langchain(messages)
+        as_tool_call = bool(tools) and not self.supports_tools and self.supports_json_schema
         runnable, kwargs, use_schema, wrapped = self._prepare(answer_schema, tools, temperature, seed, max_tokens)
         metadata: dict[str, Any] = {TRIAL_METADATA_KEY: trial}
         if call_index is not None:
@@ -288,6 +333,8 @@ class LLMClient:
                         latency_s=latency,
                         attempts=attempts,
                         estimate=estimate,
+                        as_tool_call=as_tool_call,
+                        call_id=f"call-t{trial}-{call_index if call_index is not None else 'x'}",
                     )
                 except GeniusError:
                     raise  # ours (e.g. ScriptExhausted): already clear, never retried

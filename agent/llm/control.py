@@ -26,6 +26,8 @@ def sample(schema: dict[str, Any], rng: random.Random) -> Any:
     """A uniform sample of the subset of JSON schema our answers use (enums, fixed arrays, objects)."""
     if "enum" in schema:
         return rng.choice(list(schema["enum"]))
+    if "anyOf" in schema:  # a constrained tool call: one of the tools
+        return sample(rng.choice(list(schema["anyOf"])), rng)
     kind = schema.get("type")
     if kind == "array":
         items: Sequence[dict[str, Any]] = schema.get("prefixItems") or [schema.get("items") or {}] * int(

@@ -7,6 +7,7 @@ with tool calls as ``{"id", "name", "args"}``; only this module knows LangChain'
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
@@ -55,3 +56,35 @@ def text_of(message: BaseMessage) -> str:
 def tool_calls_of(message: AIMessage) -> list[dict[str, Any]]:
     """``[{"id", "name", "args"}]`` of an AI message, as plain dicts."""
     return [{"id": tc.get("id") or "", "name": tc["name"], "args": dict(tc["args"])} for tc in message.tool_calls]
+
+
+def from_langchain(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
+    """Our plain JSON messages for LangChain ``messages`` (the inverse of :func:`to_langchain`)."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if isinstance(m, SystemMessage):
+            out.append({"role": "system", "content": text_of(m)})
+        elif isinstance(m, HumanMessage):
+            out.append({"role": "user", "content": text_of(m)})
+        elif isinstance(m, AIMessage):
+            item: dict[str, Any] = {"role": "assistant", "content": text_of(m)}
+            if m.tool_calls:
+                item["tool_calls"] = tool_calls_of(m)
+            out.append(item)
+        elif isinstance(m, ToolMessage):
+            out.append({"role": "tool", "tool_call_id": str(m.tool_call_id), "content": text_of(m)})
+        else:
+            raise ValueError(f"cannot send a {type(m).__name__} to the model")
+    return out
+
+
+def to_ai_message(reply: dict[str, Any]) -> AIMessage:
+    """An AI message from a recorded reply (``content``, ``tool_calls``, token counts), the same whether the
+    reply was just received or read back from the log."""
+    prompt, completion = int(reply.get("prompt_tokens") or 0), int(reply.get("completion_tokens") or 0)
+    return AIMessage(
+        content=str(reply.get("content") or ""),
+        tool_calls=[_tool_call(tc) for tc in reply.get("tool_calls") or []],
+        usage_metadata={"input_tokens": prompt, "output_tokens": completion, "total_tokens": prompt + completion},
+        response_metadata={"model_name": str(reply.get("model") or ""), "finish_reason": reply.get("finish_reason")},
+    )

@@ -118,7 +118,10 @@ async def open_provider(spec: LLMSpec, settings: Any) -> Provider:
         http = _http_client(settings.timeout_s, settings.max_concurrency)
         model = _chat_openai(spec.model, server.base_url, _NO_KEY, settings.timeout_s, http)
         schema = True if settings.json_schema is None else settings.json_schema
-        tools = True if settings.tools is None else settings.tools
+        # llama.cpp serving the small Qwen-Coder models writes a tool call as JSON text in ``content`` and never
+        # returns ``tool_calls`` (measured with "auto" and "required"): the client asks for a schema-constrained
+        # tool call instead (client.tool_call_schema).
+        tools = False if settings.tools is None else settings.tools
         return Provider(
             model, spec.model, schema, tools, wrap_schema=False, http_client=http, embedded_load_s=server.load_s
         )
