@@ -10,6 +10,10 @@ from typing import Any
 Arch = tuple[int, ...]
 
 
+# Fields added after the first version; omitted from the JSON when unset.
+ADDED_LATER = ("device", "epochs", "dataset")
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """The outcome of evaluating one architecture.
@@ -29,9 +33,17 @@ class Evaluation:
     flops: int | None = None
     wall_s: float | None = None
     source: str = "table"  # "table" | "train"
+    # How a training measured it (None for a table lookup): the device, epochs run and dataset.
+    device: str | None = None
+    epochs: int | None = None
+    dataset: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        for name in ADDED_LATER:  # absent rather than null, so what earlier versions recorded still replays
+            if out[name] is None:
+                del out[name]
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Evaluation:

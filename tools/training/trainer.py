@@ -442,6 +442,9 @@ def train(family: str, arch: Arch, config: TrainConfig | None = None) -> TrainRe
         flops=macs,
         wall_s=time.perf_counter() - wall_start,
         source="train",
+        device=str(device),
+        epochs=len(history),
+        dataset=config.dataset,
     )
     return TrainResult(
         evaluation=evaluation,
