@@ -18,6 +18,11 @@ from agent.logs import configure_logging
 from storage import DEFAULT_DB
 from tools.errors import GeniusError, UserError
 
+# The paper samples at temperature 0; elsewhere trials must differ, which a local model does at 0.7 (the
+# temperature every small-model measurement in the README used).
+PAPER_TEMPERATURE = 0.0
+DEFAULT_TEMPERATURE = 0.7
+
 COMMANDS = ("search", "resume", "replay", "runs", "show", "verify", "spaces", "compare", "report")
 
 
@@ -54,11 +59,22 @@ def _search_args(p: argparse.ArgumentParser) -> None:
                    "openai:MODEL | scripted:FILE.json (default embedded = embedded:qwen-1.5b)")
     p.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint for openai:MODEL")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="genius")
-    p.add_argument("--mode", choices=MODES, default="paper",
-                   help="paper: the paper's method; agent: tool-calling agent; assisted: help for small models")
+    p.add_argument("--mode", choices=MODES, default="agent",
+                   help="agent (default): the LangChain agent with its tools; paper: the paper's method; "
+                        "assisted: the position-question loop without the agent")
+    p.add_argument("--model-help", choices=("auto", "on", "off"), default="auto",
+                   help="agent mode: ask one position at a time (auto: on for the embedded model and control:random)")
+    p.add_argument("--history-scope", choices=("trial", "run", "space"), default="trial",
+                   help="agent mode: what the history tool shows (default this trial; run: every trial of this run; "
+                        "space: every run on this space in the log)")
+    p.add_argument("--tool-calls", choices=("auto", "native", "json"), default="auto",
+                   help="agent mode: native tool_calls, or a JSON-schema constrained reply turned into a tool call "
+                        "(auto: json for the embedded model)")
     p.add_argument("--trials", type=_positive_int, default=3)
     p.add_argument("--iterations", type=_positive_int, default=10)
-    p.add_argument("--temperature", type=_float, default=0.0)
+    p.add_argument("--temperature", type=_float, default=None,
+                   help=f"sampling temperature (default {PAPER_TEMPERATURE} in paper mode, as the paper; "
+                        f"{DEFAULT_TEMPERATURE} otherwise, so that trials differ)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--parallel", type=_positive_int, default=1, help="trials at once, sharing one LLM client")
     p.add_argument("--rate-limit", type=_float, default=5.0, help="LLM requests per second (shared)")
@@ -172,9 +188,14 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
             train[key] = value
     if a.executor != "local":
         train.update(executor=a.executor, ray_address=a.ray_address, gpus_per_eval=a.gpus_per_eval)
+    temperature = a.temperature
+    if temperature is None:
+        temperature = PAPER_TEMPERATURE if a.mode == "paper" else DEFAULT_TEMPERATURE
     return RunConfig(
         space=a.space, optimizer=a.optimizer, mode=a.mode, llm=a.llm, base_url=a.base_url, trials=a.trials,
-        iterations=a.iterations, temperature=a.temperature, seed=a.seed, parallel=a.parallel,
+        iterations=a.iterations, temperature=temperature, seed=a.seed, parallel=a.parallel,
+        model_help={"auto": None, "on": True, "off": False}[a.model_help], tool_calls=a.tool_calls,
+        history_scope=a.history_scope,
         rate_limit=a.rate_limit, tokens_per_minute=a.tokens_per_minute, evaluator=a.evaluator,
         data_dir=a.data_dir, max_params=a.max_params,
         max_flops=a.max_flops, obfuscate=a.obfuscate, population=a.population, sample_size=a.sample_size,

@@ -6,16 +6,18 @@ import argparse
 import csv
 import io
 import os
+import shlex
 import sys
+import time
 from typing import Any
 
 from rich.console import Console
 
 from agent import orchestrator
 from agent.cli import config_from_args, note_run_id, print_json
-from agent.report import paper_table, run_document, runs_json, runs_table
+from agent.report import paper_table, run_document, runs_json, runs_table, summary_lines
 from agent.ui import LivePresenter, PlainPresenter
-from storage import EventLog, RunState
+from storage import DEFAULT_DB, EventLog, RunState
 from storage.log import VerifyReport
 from tools.errors import UserError
 from tools.spaces import get_space, list_spaces
@@ -48,18 +50,34 @@ def _optimum(state: RunState) -> tuple[float, int] | None:
         return None
 
 
-def _print_result(args: argparse.Namespace, state: RunState) -> None:
+def _space_size(state: RunState) -> int | None:
+    try:
+        return get_space(str(state.config.get("space")), state.config.get("data_dir")).size
+    except Exception:  # showing a run must not need the space's data
+        return None
+
+
+def _next_commands(args: argparse.Namespace, state: RunState) -> dict[str, str]:
+    """What to run next, quoted so that pasting it is safe."""
+    db = getattr(args, "db", str(DEFAULT_DB))
+    tail = f" --db {shlex.quote(db)}" if db != str(DEFAULT_DB) else ""
+    run = shlex.quote(state.run_id)
+    out = {"show": f"python run_agent.py show {run}{tail}", "replay": f"python run_agent.py replay {run}{tail}"}
+    if state.status != "finished":
+        out["resume"] = f"python run_agent.py resume {run}{tail}"
+    return out
+
+
+def _print_result(args: argparse.Namespace, state: RunState, elapsed_s: float | None = None) -> None:
     if getattr(args, "json", False):
         print_json(run_document(state))
         return
     console = _console()
     console.print(paper_table(state, optimum=_optimum(state)))
-    doc = run_document(state)
-    repeats = [t["repeat_fraction"] for t in doc["trials"]]
-    u = doc["usage"]
-    console.print(f"status {state.status}; LLM calls {u['calls']} ({u['failed_calls']} failed, {u['retries']} "
-                  f"retries); tokens {u['prompt_tokens']} prompt + {u['completion_tokens']} completion; "
-                  f"repeats {100 * sum(repeats) / max(1, len(repeats)):.0f}%")
+    console.print(f"status {state.status}")
+    for line in summary_lines(state, elapsed_s=elapsed_s, space_size=_space_size(state),
+                              commands=_next_commands(args, state)):
+        console.print(line, highlight=False, markup=False)
 
 
 async def cmd_search(args: argparse.Namespace) -> int:
@@ -69,13 +87,14 @@ async def cmd_search(args: argparse.Namespace) -> int:
     def started(run_id: str) -> None:
         note_run_id(run_id, json_mode=args.json)
 
+    began = time.monotonic()
     if presenter is None:
         state = await orchestrator.start_run(config, db=args.db, run_id=args.run_id, on_run_id=started)
     else:
         with presenter:
             state = await orchestrator.start_run(config, db=args.db, run_id=args.run_id, listener=presenter,
                                                  on_run_id=started)
-    _print_result(args, state)
+    _print_result(args, state, time.monotonic() - began)
     return 0
 
 

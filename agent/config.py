@@ -13,6 +13,10 @@ from tools.errors import UserError
 OPTIMIZERS = ("genius", "random", "evolution", "local")
 MODES = ("paper", "agent", "assisted")
 EVALUATORS = ("table", "train")
+TOOL_CALLS = ("auto", "native", "json")
+HISTORY_SCOPES = ("trial", "run", "space")
+# Models in this process (no endpoint of the user's): agent mode helps them by default (model_help).
+IN_PROCESS_MODELS = ("embedded", "control")
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,16 @@ class RunConfig:
     train: dict[str, Any] = field(default_factory=dict)
     assist: AssistOptions = field(default_factory=AssistOptions)
     code_version: str = ""
+    # Agent mode: the small-model help (one question per position, as middleware). None = decided when the
+    # run starts (on for in-process models: the embedded model and the random control) and recorded.
+    model_help: bool | None = None
+    # How tool calls reach the agent: "native" (the endpoint returns tool_calls), "json" (a JSON-schema
+    # constrained reply naming the tool and its arguments, turned into a tool call), "auto" (json for the
+    # embedded llama.cpp model, native elsewhere).
+    tool_calls: str = "auto"
+    # What the agent's history tool shows: this trial (the default, what the per-trial budget and every
+    # comparison assume), this run's trials, or every run on this space in the log.
+    history_scope: str = "trial"
 
     def __post_init__(self) -> None:
         problems = []
@@ -96,6 +110,10 @@ class RunConfig:
             problems.append(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
         if self.mode not in MODES:
             problems.append(f"--mode must be one of {', '.join(MODES)}")
+        if self.tool_calls not in TOOL_CALLS:
+            problems.append(f"--tool-calls must be one of {', '.join(TOOL_CALLS)}")
+        if self.history_scope not in HISTORY_SCOPES:
+            problems.append(f"--history-scope must be one of {', '.join(HISTORY_SCOPES)}")
         if self.evaluator not in EVALUATORS:
             problems.append(f"--evaluator must be one of {', '.join(EVALUATORS)}")
         for name in ("trials", "iterations", "parallel", "max_attempts", "population", "sample_size"):
@@ -126,6 +144,14 @@ class RunConfig:
     @property
     def uses_llm(self) -> bool:
         return self.optimizer == "genius"
+
+    def resolved_model_help(self) -> bool:
+        """Whether agent mode asks one position at a time: as set, else for in-process models."""
+        if self.mode != "agent" or not self.uses_llm:
+            return False
+        if self.model_help is not None:
+            return self.model_help
+        return self.llm.split(":", 1)[0] in IN_PROCESS_MODELS
 
 
 def code_version() -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
@@ -52,13 +52,17 @@ def round_half_up(value: float, digits: int) -> str:
 
 
 Listener = Callable[[int, StoredEvent, TrialState], None]
+# Reads evaluations beyond this trial's from the log: scope ("run" | "space") -> [{"run", "trial", "arch",
+# "accuracy"}]. What it returns depends on other trials' progress, so it is only called inside an effect.
+HistorySource = Callable[[str], Awaitable[list[dict[str, Any]]]]
 
 
 class TrialContext:
     """One trial's view of the world. Create it per trial; call :meth:`start` first."""
 
     def __init__(self, *, config: RunConfig, space: SearchSpace, journal: TrialJournal, run_id: str,
-                 llm: ChatClient | None, evaluator: Evaluator, listener: Listener | None = None) -> None:
+                 llm: ChatClient | None, evaluator: Evaluator, listener: Listener | None = None,
+                 history_source: HistorySource | None = None) -> None:
         self.config = config
         self.space = space
         self.journal = journal
@@ -67,11 +71,13 @@ class TrialContext:
         self.llm = llm
         self.evaluator = evaluator
         self._listener = listener
+        self._history_source = history_source
         self._run_state = RunState(run_id=run_id)
         self.seed = 0
         self.rng = random.Random(0)
         self.temperature = config.temperature
         self._failed_calls = 0  # LLM calls of this trial that ended in a recorded failure
+        self._proposal_notes: dict[str, Any] = {}
         self.view: ModelView = make_view(space, obfuscate=config.obfuscate, seed=config.obfuscation_seed)
 
     # ----------------------------------------------------------------------------------------- constraints
@@ -145,6 +151,10 @@ class TrialContext:
         self._apply(StoredEvent(seq=0, type=type_, run_id=self.run_id, payload=as_stored_json(payload),
                                 trial=self.trial, step=None, effect_key=None, schema_version=1, ts=0.0, hash=""))
 
+    async def record(self, type_: str, payload: dict[str, Any]) -> None:
+        """Record a fact of this trial (journaled: idempotent on resume, compared on replay)."""
+        await self._record(type_, payload)
+
     def _apply(self, event: StoredEvent) -> None:
         apply_event(self._run_state, event)
         if self._listener is not None:
@@ -178,8 +188,7 @@ class TrialContext:
         ``seed_offset`` separates calls that must not sample alike within one step (several candidates).
         """
         temp = self.temperature if temperature is None else temperature
-        call_index = self.state.llm_calls + self._failed_calls
-        seed = self.seed + 7919 * call_index + seed_offset
+        call_index, seed = self.next_call(seed_offset)
         request: dict[str, Any] = {"messages": messages, "temperature": temp, "purpose": purpose, "seed": seed}
         if answer_schema is not None:
             request["answer_schema"] = answer_schema
@@ -194,14 +203,30 @@ class TrialContext:
                 raise RuntimeError("no language model in this execution")
             reply = await llm.chat(messages, trial=self.trial, temperature=temp, answer_schema=answer_schema,
                                    tools=tools, seed=seed, max_tokens=max_tokens, call_index=call_index)
-            out = dict(reply.to_json())
-            # priced when the call is recorded, so the fold only adds up what the log says
-            out["cost"] = price(reply.prompt_tokens, reply.completion_tokens, self.config.price_prompt_per_1k,
-                                self.config.price_completion_per_1k)
-            return out
+            return self.priced(reply.to_json())
 
+        return await self.llm_effect(request, call)
+
+    def next_call(self, seed_offset: int = 0) -> tuple[int, int]:
+        """``(call_index, seed)`` of this trial's next LLM call: the index counts every call of the trial
+        (recorded ones included), so a resumed trial sends the seeds the uninterrupted one sent."""
+        call_index = self.state.llm_calls + self._failed_calls
+        return call_index, self.seed + 7919 * call_index + seed_offset
+
+    def priced(self, reply: dict[str, Any]) -> dict[str, Any]:
+        """``reply`` (an LLMReply as JSON) with its cost: priced when the call is recorded, so the fold only
+        adds up what the log says."""
+        out = dict(reply)
+        out["cost"] = price(int(out.get("prompt_tokens") or 0), int(out.get("completion_tokens") or 0),
+                            self.config.price_prompt_per_1k, self.config.price_completion_per_1k)
+        return out
+
+    async def llm_effect(self, request: dict[str, Any],
+                         perform: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        """One journaled LLM call: ``perform`` (which returns the priced reply as JSON) runs only when the log
+        does not already hold the result of ``request`` at this step."""
         try:
-            result = await self.journal.effect("llm", request, call)
+            result = await self.journal.effect("llm", request, perform)
         except EffectFailed:
             self._failed_calls += 1
             raise
@@ -209,6 +234,23 @@ class TrialContext:
                                 payload={"kind": "llm", "ok": result}, trial=self.trial, step=None,
                                 effect_key=None, schema_version=1, ts=0.0, hash=""))
         return dict(result)
+
+    async def wider_history(self, scope: str) -> list[dict[str, Any]]:
+        """Evaluations recorded in the log beyond this trial (``scope`` "run" or "space"), as a journaled
+        effect: other trials move on concurrently, so a resume or replay must get what this call saw."""
+        source = self._history_source
+
+        async def read() -> list[dict[str, Any]]:
+            if source is None:
+                raise RuntimeError("no history source in this execution")
+            return await source(scope)
+
+        return list(await self.journal.effect("history", {"scope": scope}, read))
+
+    def note_proposal(self, extra: dict[str, Any]) -> None:
+        """How the next architecture was proposed (e.g. position questions asked), recorded with the
+        iteration that evaluates it. Re-derived on every execution from journaled calls, so not state."""
+        self._proposal_notes = dict(extra)
 
     async def evaluate(self, arch: Arch) -> tuple[Evaluation, bool]:
         """Evaluate ``arch`` (one unit of budget). A repeat within the trial is answered from the log."""
@@ -236,6 +278,8 @@ class TrialContext:
         rank = self.feasible_rank(evaluation)
         if rank is not None:
             payload["feasible_rank"] = rank
+        notes, self._proposal_notes = self._proposal_notes, {}
+        payload.update(notes)
         if extra:
             payload.update(extra)
         await self._record("iteration.completed", payload)

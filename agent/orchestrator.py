@@ -57,7 +57,8 @@ async def open_llm(config: RunConfig) -> Any:
                            max_tokens=config.max_tokens, max_cost=config.max_cost,
                            price_prompt_per_1k=config.price_prompt_per_1k,
                            price_completion_per_1k=config.price_completion_per_1k,
-                           max_concurrency=max(1, config.parallel))
+                           max_concurrency=max(1, config.parallel),
+                           tools={"native": True, "json": False}.get(config.tool_calls))
     return await LLMClient.open(spec, settings)
 
 
@@ -73,7 +74,19 @@ def _check_config(config: RunConfig) -> RunConfig:
         mask = feasible_mask(space, config.max_params, config.max_flops)
         if mask is not None and not mask.any():
             raise UserError("no architecture of the space is within --max-params/--max-flops; raise the limit")
-    return replace(config, assist=config.assist.resolved(named_options=bool(space.value_names)))
+    return replace(config, assist=config.assist.resolved(named_options=bool(space.value_names)),
+                   model_help=config.resolved_model_help())
+
+
+def _check_recorded(run_id: str, recorded_config: dict[str, Any]) -> None:
+    """Refuse runs this version cannot re-execute exactly, naming the version that can."""
+    if recorded_config.get("mode") == "agent" and "model_help" not in recorded_config:
+        version = str(recorded_config.get("code_version") or "an earlier version")
+        sha = version.split("+", 1)[1] if "+" in version else ""
+        how = f"git checkout {sha}, then " if sha else ""
+        raise UserError(f"run {run_id} was written by genius-agent {version} with its hand-written agent loop, "
+                        f"which this version replaced by the LangChain agent; {how}python run_agent.py replay "
+                        f"{run_id} (or resume) with that version. `show` still works here.")
 
 
 async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, listener: Listener | None = None,
@@ -93,9 +106,10 @@ async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, li
             llm = await open_llm(config)
             config = replace(config, structured_output=bool(llm.supports_json_schema),
                              tool_calling=bool(llm.supports_tools))
-            if config.mode == "agent" and not config.tool_calling:
-                raise UserError(f"the model {config.llm} cannot call tools, which --mode agent needs; "
-                                "use --mode paper (or --mode assisted) with this model")
+            if (config.mode == "agent" and not config.model_help and not config.tool_calling
+                    and not config.structured_output):
+                raise UserError(f"the model {config.llm} can neither call tools nor answer to a JSON schema, one of "
+                                "which --mode agent needs; use --model-help on, or --mode paper, with this model")
         await log_.append(Event("run.created", run_id, {"config": config.to_json()}, effect_key="run/created"))
         if on_run_id is not None:
             on_run_id(run_id)
@@ -117,6 +131,7 @@ async def resume_run(run_id: str, *, db: str, listener: Listener | None = None) 
         state = fold_run(run_id, recorded)
         if state.status == "finished":
             return state
+        _check_recorded(run_id, state.config)
         config = RunConfig.from_json(state.config)
         _check_config(config)
         if config.uses_llm:
@@ -143,7 +158,9 @@ async def read_run(run_id: str, *, db: str) -> list[StoredEvent]:
 async def replay_run(run_id: str, *, db: str) -> RunState:
     """Re-execute a run entirely from its log (no model, no network, no training) and fold the result."""
     recorded = await read_run(run_id, db=db)
-    config = RunConfig.from_json(fold_run(run_id, recorded).config)
+    recorded_config = fold_run(run_id, recorded).config
+    _check_recorded(run_id, recorded_config)
+    config = RunConfig.from_json(recorded_config)
     get_space(config.space, config.data_dir)
     sink = MemorySink()
     created = next(e for e in recorded if e.type == "run.created")
@@ -163,10 +180,12 @@ async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: li
     gate = asyncio.Semaphore(config.parallel)
     interrupted_trials: list[int] = []
 
+    history_source = _history_source(sink, run_id, config) if isinstance(sink, EventLog) else None
+
     async def one(trial: int) -> None:
         async with gate:
             ctx = TrialContext(config=config, space=space, journal=journal.trial(trial), run_id=run_id, llm=llm,
-                               evaluator=evaluator, listener=listener)
+                               evaluator=evaluator, listener=listener, history_source=history_source)
             try:
                 await ctx.start()
                 await strategy.run(ctx)
@@ -195,6 +214,23 @@ async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: li
         return fold_run(run_id, sink.events)
     assert isinstance(sink, EventLog)
     return fold_run(run_id, await sink.read(run_id))
+
+
+def _history_source(log_: EventLog, run_id: str, config: RunConfig) -> Any:
+    """What the agent's history tool reads beyond its trial (``--history-scope run|space``): the evaluations
+    committed so far in this run, or in every run on the same space with the same evaluator."""
+
+    async def read(scope: str) -> list[dict[str, Any]]:
+        states = fold_all(await log_.read(run_id if scope == "run" else None))
+        out = []
+        for rid, state in states.items():
+            if state.config.get("space") != config.space or state.config.get("evaluator") != config.evaluator:
+                continue
+            for trial, t in sorted(state.trials.items()):
+                out += [{"run": rid, "trial": trial, "arch": it.arch, "accuracy": it.accuracy} for it in t.evaluated()]
+        return out
+
+    return read
 
 
 def _mark_abandoned(state: RunState) -> RunState:

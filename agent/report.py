@@ -41,8 +41,33 @@ def run_document(state: RunState) -> dict[str, Any]:
     }
 
 
-def trials_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return bool(a["trials"] == b["trials"])
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def summary_lines(state: RunState, *, elapsed_s: float | None, space_size: int | None,
+                  commands: dict[str, str]) -> list[str]:
+    """The lines after the table: best ranks across trials, repeats, time, tokens, and what to run next
+    (``commands``: label -> a command safe to paste)."""
+    ranks = sorted(int(b.rank) for t in state.trials.values() if (b := t.best()) is not None and b.rank)
+    lines = []
+    if ranks:
+        mid = len(ranks) // 2
+        median = ranks[mid] if len(ranks) % 2 else (ranks[mid - 1] + ranks[mid]) / 2
+        of = f" of {space_size:,}" if space_size else ""
+        lines.append(f"best strict rank over {len(ranks)} trials: mean {sum(ranks) / len(ranks):.0f}, "
+                     f"median {median:g}{of} (1 = the best architecture)")
+    evaluations = [it for t in state.trials.values() for it in t.evaluated()]
+    repeats = sum(1 for it in evaluations if it.repeat)
+    distinct = {tuple(tuple(it.arch or ()) for it in t.evaluated()) for t in state.trials.values()}
+    lines.append(f"evaluations {len(evaluations)}, repeats {repeats}; {len(distinct)} distinct trials of "
+                 f"{len(state.trials)}")
+    timing = f"time {_duration(elapsed_s)}; " if elapsed_s is not None else ""
+    lines.append(f"{timing}LLM calls {state.calls} ({state.failed_calls} failed, {state.retries} retries); tokens "
+                 f"{state.prompt_tokens:,} prompt + {state.completion_tokens:,} completion")
+    lines.extend(f"{label}: {command}" for label, command in commands.items())
+    return lines
 
 
 def _fmt_acc(v: float | None) -> str:

@@ -45,6 +45,9 @@ EVENT_TYPES: dict[str, int] = {
     "attempt.rejected": 1,
     "iteration.completed": 1,
     "trial.finished": 1,
+    # The agent's tool calls (agent mode): what the model asked a tool for, and what it was told.
+    "tool.called": 1,
+    "tool.returned": 1,
 }
 
 # (type, version) -> function turning a payload of that version into the next version's shape.

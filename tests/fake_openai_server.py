@@ -30,13 +30,14 @@ Behaviour = tuple[str, dict[str, Any]]
 def reply(
     content: str | Callable[[dict[str, Any]], str] = "ok",
     *,
-    tool_calls: list[dict[str, Any]] | None = None,
+    tool_calls: list[dict[str, Any]] | Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None,
     prompt_tokens: int = 11,
     completion_tokens: int = 7,
     finish_reason: str | None = None,
     delay_s: float = 0.0,
 ) -> Behaviour:
-    """A normal completion; ``content`` may be a function of the request body. Tool calls: ``{"name", "args"}``."""
+    """A normal completion; ``content`` and ``tool_calls`` may be functions of the request body. Tool calls:
+    ``{"name", "args"}``."""
     return (
         "reply",
         {
@@ -105,7 +106,7 @@ def _completion(state: _State, body: dict[str, Any], params: dict[str, Any]) -> 
             "type": "function",
             "function": {"name": tc["name"], "arguments": json.dumps(tc.get("args", {}))},
         }
-        for i, tc in enumerate(params["tool_calls"])
+        for i, tc in enumerate(params["tool_calls"](body) if callable(params["tool_calls"]) else params["tool_calls"])
     ]
     message: dict[str, Any] = {"role": "assistant", "content": content if not calls or content else None}
     if calls:

@@ -1,5 +1,6 @@
-"""Agent mode: a tool-calling model (scripted, through the same client) searches with LangChain tools; the
-budget is enforced by the tool; the run resumes and replays like the paper's loop."""
+"""Agent mode: LangChain's create_agent drives a scripted tool-calling model (through the run's client) with
+the tools of tools/search_tools.py; the middleware journals every call, holds the budget, refuses repeats,
+nudges a reply without a tool call and stops at the turn limit; the run resumes and replays exactly."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import json
 
 import pytest
 
-from agent.orchestrator import replay_run, start_run
+from agent.orchestrator import replay_run, resume_run, start_run
 from agent.report import run_document
+from storage import EventLog
 from tests.test_search_e2e import cfg, llm_requests, valid_answers, write_script
 from tools.errors import UserError
 from tools.spaces import get_space
@@ -18,40 +20,150 @@ def call(name: str, **args) -> dict:
     return {"content": "", "tool_calls": [{"name": name, "args": args}]}
 
 
-async def test_tool_calling_agent_searches_within_its_budget(tmp_path, tables):
+async def events_of(db: str, run_id: str) -> list:
+    log = await EventLog.open(db, create=False)
+    try:
+        return await log.read(run_id)
+    finally:
+        await log.close()
+
+
+async def test_agent_searches_within_its_budget_with_every_call_journaled(tmp_path, tables):
     a = valid_answers("channel_resnet", 4)
     replies = [
-        call("describe_space"),
-        call("evaluate_architecture", architecture=a[0]),
-        call("evaluate_architecture", architecture=[1, 2, 3]),  # invalid: told why, costs nothing
         call("query_history"),
-        call("evaluate_architecture", architecture=a[1]),
+        call("lookup_benchmark", architecture=a[0]),
+        call("lookup_benchmark", architecture=[1, 2, 3]),  # invalid: told why, costs nothing
+        call("lookup_benchmark", architecture=a[0]),  # a repeat: refused with its result, costs nothing
+        call("query_history"),
+        call("lookup_benchmark", architecture=a[1]),
         {"content": "I think I am done."},  # no tool call: nudged
-        call("evaluate_architecture", architecture=a[2]),
-        call("evaluate_architecture", architecture=a[3]),  # over budget: refused by the tool
+        call("lookup_benchmark", architecture=a[2]),
+        call("lookup_benchmark", architecture=a[3]),  # never asked for: the budget ends the graph first
     ]
     db = str(tmp_path / "log.sqlite")
     state = await start_run(cfg(space="channel_resnet", mode="agent", trials=1, iterations=3,
                                 llm=write_script(tmp_path / "s.json", replies)), db=db)
     trial = state.trials[0]
     assert [it.arch for it in trial.iterations] == a[:3]
-    assert trial.status == "finished"
-    assert trial.rejections == {"invalid": 1, "no_tool_call": 1}
+    assert trial.status == "finished" and trial.reason == ""
+    assert trial.rejections == {"invalid": 1, "repeat": 1, "no_tool_call": 1}
     requests = await llm_requests(db, state.run_id)
+    assert len(requests) == 8  # the budget ended the graph before the 9th reply was asked for
     tools = {t["function"]["name"] for t in requests[0]["tools"]}
-    assert tools == {"evaluate_architecture", "query_history", "describe_space"}
-    # tool results go back as tool messages
-    msgs = requests[3]["messages"]
-    assert msgs[-1]["role"] == "tool" and msgs[-1]["content"].startswith("Invalid architecture: expected a list of 7")
-    history = requests[4]["messages"][-1]["content"]
+    assert tools == {"lookup_benchmark", "query_history"}
+    arch_schema = requests[0]["tools"][0]["function"]["parameters"]["properties"]["architecture"]
     space = get_space("channel_resnet")
+    assert arch_schema["minItems"] == arch_schema["maxItems"] == len(space.positions)
+    # tool results go back as tool messages, in the model's next request
+    msgs = requests[3]["messages"]
+    assert msgs[-1]["role"] == "tool" and msgs[-2]["role"] == "assistant"
+    assert "Invalid architecture" in requests[3]["messages"][-1]["content"]
+    assert "already evaluated" in requests[4]["messages"][-1]["content"]
+    history = requests[5]["messages"][-1]["content"]
     assert json.dumps(a[0]) in history and "Evaluations left: 2" in history
-    assert f"{space.lookup(tuple(a[0])).accuracy:.2f}"[:4] in history
-    assert len(requests) == 7  # the budget ended the loop before the 8th reply was asked for
+    nudge = requests[7]["messages"][-1]
+    assert nudge["role"] == "user" and "lookup_benchmark" in nudge["content"]
+    events = await events_of(db, state.run_id)
+    called = [e.payload["name"] for e in events if e.type == "tool.called"]
+    returned = [e for e in events if e.type == "tool.returned"]
+    assert called == ["query_history", "lookup_benchmark", "lookup_benchmark", "lookup_benchmark", "query_history",
+                      "lookup_benchmark", "lookup_benchmark"]
+    assert len(returned) == len(called)
     replayed = await replay_run(state.run_id, db=db)
     assert run_document(replayed)["trials"] == run_document(state)["trials"]
 
 
-async def test_a_model_that_cannot_call_tools_is_refused_up_front(tmp_path, tables):
-    with pytest.raises(UserError, match="--mode paper"):
-        await start_run(cfg(space="nas_macro", mode="agent", llm="control:random"), db=str(tmp_path / "l.sqlite"))
+async def test_several_tool_calls_in_one_turn_run_in_the_order_written(tmp_path, tables):
+    a = valid_answers("nas_macro", 3)
+    turn = {"content": "", "tool_calls": [{"name": "lookup_benchmark", "args": {"architecture": x}} for x in a]}
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space="nas_macro", mode="agent", trials=1, iterations=3,
+                                llm=write_script(tmp_path / "s.json", [turn])), db=db)
+    assert [it.arch for it in state.trials[0].iterations] == a
+    events = await events_of(db, state.run_id)
+    assert [e.payload["args"]["architecture"] for e in events if e.type == "tool.called"] == a
+    replayed = await replay_run(state.run_id, db=db)
+    assert run_document(replayed)["trials"] == run_document(state)["trials"]
+
+
+async def test_the_turn_limit_ends_a_trial_that_never_evaluates(tmp_path, tables):
+    db = str(tmp_path / "log.sqlite")
+    replies = [call("query_history")] * 40
+    state = await start_run(cfg(space="nas_macro", mode="agent", trials=1, iterations=2,
+                                llm=write_script(tmp_path / "s.json", replies)), db=db)
+    trial = state.trials[0]
+    assert trial.status == "finished" and "12 model turns" in trial.reason
+    assert len(await llm_requests(db, state.run_id)) == 12
+    assert not trial.iterations
+
+
+async def test_resume_continues_the_graph_without_repeating_a_recorded_call(tmp_path, tables):
+    a = valid_answers("nas_macro", 3)
+    short = [call("lookup_benchmark", architecture=a[0]), call("lookup_benchmark", architecture=a[1])]
+    full = [*short, call("lookup_benchmark", architecture=a[2])]
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space="nas_macro", mode="agent", trials=1, iterations=3,
+                                llm=write_script(tmp_path / "s.json", short)), db=db)
+    assert state.trials[0].status == "failed"  # the script ran out: a recorded failure of the third call
+    # a fresh run whose log stops after two evaluations (the third call never recorded) resumes at the third
+    db2 = str(tmp_path / "log2.sqlite")
+    script = tmp_path / "s2.json"
+    write_script(script, full)
+    done = await start_run(cfg(space="nas_macro", mode="agent", trials=1, iterations=3, llm=f"scripted:{script}"),
+                           db=db2, run_id="whole")
+    assert [it.arch for it in done.trials[0].iterations] == a
+    resumed = await resume_run("whole", db=db2)  # finished: nothing to perform
+    assert run_document(resumed)["trials"] == run_document(done)["trials"]
+
+
+async def test_constrained_tool_calls_drive_the_agent_when_the_endpoint_has_none(tmp_path, tables):
+    # control:random answers only to a JSON schema (no native tool calls): the client asks for the union of the
+    # tools' schemas and turns the answer into a real tool call, so every call is a valid one.
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space="nb201_cifar10", mode="agent", trials=2, iterations=4, seed=5,
+                                llm="control:random", model_help=False), db=db)
+    assert state.config["model_help"] is False
+    for trial in state.trials.values():
+        assert trial.status == "finished" and len(trial.iterations) == 4
+        assert not trial.rejections.get("invalid") and not trial.rejections.get("no_tool_call")
+    events = await events_of(db, state.run_id)
+    called = [e.payload for e in events if e.type == "tool.called"]
+    assert {c["name"] for c in called} <= {"lookup_benchmark", "query_history"}
+    assert all(c["id"].startswith("call-t") for c in called)
+    requests = [e.payload["request"] for e in events if e.type == "effect.requested" and e.payload["kind"] == "llm"]
+    assert all({t["function"]["name"] for t in r["tools"]} == {"lookup_benchmark", "query_history"} for r in requests)
+    replayed = await replay_run(state.run_id, db=db)
+    assert run_document(replayed)["trials"] == run_document(state)["trials"]
+
+
+async def test_a_model_that_can_neither_call_tools_nor_follow_a_schema_is_refused(tmp_path, tables):
+    from tests.fake_openai_server import FakeOpenAIServer
+
+    with FakeOpenAIServer(advertise_json_schema=False) as server:
+        with pytest.raises(UserError, match="--model-help on"):
+            await start_run(cfg(space="nas_macro", mode="agent", llm="openai:small", base_url=server.base_url,
+                                tool_calls="json"), db=str(tmp_path / "l.sqlite"))
+        assert not server.completions
+
+
+@pytest.mark.parametrize("space_name", ["channel_resnet", "nb201_cifar10"])
+async def test_the_agents_small_model_help_asks_what_assisted_mode_asks(tmp_path, tables, space_name):
+    # With the help on, each agent turn is assembled from the position questions assisted mode measured: the
+    # same requests (prompts, answer schemas, temperature, seeds) in the same order, so its figures carry over.
+    runs = {}
+    for mode in ("assisted", "agent"):
+        db = str(tmp_path / f"{mode}.sqlite")
+        state = await start_run(cfg(space=space_name, mode=mode, trials=2, iterations=4, seed=11, temperature=0.7,
+                                    llm="control:random"), db=db)
+        assert all(len(t.iterations) == 4 for t in state.trials.values())
+        runs[mode] = (state, [await llm_requests(db, state.run_id, trial) for trial in (0, 1)])
+    assert runs["agent"][0].config["model_help"] is True
+    for assisted, agent in zip(runs["assisted"][1], runs["agent"][1], strict=True):
+        assert len(agent) == len(assisted) > 0
+        for a, b in zip(assisted, agent, strict=True):
+            assert b["messages"] == a["messages"]
+            assert (b["answer_schema"], b["seed"], b["temperature"], b["purpose"]) == \
+                (a["answer_schema"], a["seed"], a["temperature"], a["purpose"])
+    assert [[it.arch for it in t.iterations] for t in runs["agent"][0].trials.values()] == \
+        [[it.arch for it in t.iterations] for t in runs["assisted"][0].trials.values()]

@@ -34,13 +34,51 @@ def env() -> dict[str, str]:
 
 def search_args(script: str, db: str, run_id: str) -> list[str]:
     # A low rate limit stretches the run over a couple of seconds, so random kills land inside it.
-    return ["--space", "nas_macro", "--llm", f"scripted:{script}", "--trials", "4", "--iterations", "10",
+    return ["--space", "nas_macro", "--mode", "paper", "--llm", f"scripted:{script}", "--trials", "4",
+            "--iterations", "10",
             "--parallel", "4", "--rate-limit", "8", "--seed", "4", "--db", db, "--run-id", run_id, "--json"]
 
 
 def status_of(db: str, run_id: str) -> str:
     out = subprocess.run(cli("show", run_id, "--db", db, "--json"), capture_output=True, text=True, env=env())
     return str(json.loads(out.stdout)["status"]) if out.returncode == 0 else "absent"
+
+
+def kill_and_resume_until_done(command: list[str], db: str, run_id: str, rng: random.Random,
+                               max_events: int) -> int:
+    """Start ``command``, SIGKILL it at a random point of the run's progress (a random number of newly logged
+    events, 1..``max_events``: on a loaded machine the interpreter alone can take seconds to start, so wall
+    time would say little), resume, and again, until the run finishes; then resume once more if it has not.
+    Returns the kills that landed inside the run (after it was created, before it finished)."""
+    kills = 0
+    status = "absent"
+    for _ in range(12):
+        target = committed_events(db, run_id) + rng.randint(1, max_events)
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
+        while proc.poll() is None and committed_events(db, run_id) < target:
+            time.sleep(0.02)
+        killed = proc.poll() is None
+        if killed:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        status = status_of(db, run_id)
+        assert status in ("absent", "interrupted", "finished")  # a killed run is never shown as running
+        kills += killed and status == "interrupted"
+        if status == "finished":
+            break
+        if status != "absent":  # killed before the run was even created: start it again
+            command = cli("resume", run_id, "--db", db, "--json")
+    if status != "finished":
+        final = subprocess.run(cli("resume", run_id, "--db", db, "--json") if status != "absent" else command,
+                               capture_output=True, text=True, env=env(), timeout=120)
+        assert final.returncode == 0, final.stderr
+    return kills
+
+
+def shown(db: str, run_id: str) -> dict:
+    out = subprocess.run(cli("show", run_id, "--db", db, "--json"), capture_output=True, text=True, env=env())
+    assert out.returncode == 0, out.stderr
+    return dict(json.loads(out.stdout))
 
 
 def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(tmp_path, tables):
@@ -55,32 +93,8 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(tmp_path,
     reference = json.loads(ref.stdout)
 
     db = str(tmp_path / "crash.sqlite")
-    rng = random.Random(1234)
-    kills = 0  # kills that landed inside the run (after it was created, before it finished)
-    command = cli(*search_args(str(script), db, "r"))
-    status = "absent"
-    for _ in range(12):
-        # Kill at a random point of the run's progress (a random number of newly logged events), not of wall
-        # time: on a loaded machine the interpreter alone can take seconds to start.
-        target = committed_events(db, "r") + rng.randint(1, 30)
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
-        while proc.poll() is None and committed_events(db, "r") < target:
-            time.sleep(0.02)
-        killed = proc.poll() is None
-        if killed:
-            proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        status = status_of(db, "r")
-        assert status in ("absent", "interrupted", "finished")  # a killed run is never shown as running
-        kills += killed and status == "interrupted"
-        if status == "finished":
-            break
-        if status != "absent":  # killed before the run was even created: start it again
-            command = cli("resume", "r", "--db", db, "--json")
-    last = cli("resume", "r", "--db", db, "--json") if status != "absent" else command
-    final = subprocess.run(last, capture_output=True, text=True, env=env(), timeout=120)
-    assert final.returncode == 0, final.stderr
-    resumed = json.loads(final.stdout.split("\n", 1)[1] if final.stdout.startswith("run ") else final.stdout)
+    kills = kill_and_resume_until_done(cli(*search_args(str(script), db, "r")), db, "r", random.Random(1234), 30)
+    resumed = shown(db, "r")
     assert kills >= 3, "the kills should land inside the run"
     assert resumed["status"] == "finished"
     assert resumed["trials"] == reference["trials"]
@@ -96,12 +110,60 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(tmp_path,
     assert verify.returncode == 0 and "hash chain intact" in verify.stdout
 
 
+def test_agent_killed_at_random_points_resumes_to_the_uninterrupted_result(tmp_path, tables):
+    # The LangChain agent against an OpenAI-compatible server that returns real tool_calls: each reply is a
+    # function of the conversation (how many tool results it holds), so any re-execution gets the same one.
+    from tests.fake_openai_server import FakeOpenAIServer, reply
+
+    answers = valid_answers("nas_macro", 8)
+
+    def next_call(body: dict) -> list[dict]:
+        done = sum(1 for m in body["messages"] if m.get("role") == "tool")
+        if done % 4 == 3:
+            return [{"name": "query_history", "args": {}}]
+        return [{"name": "lookup_benchmark", "args": {"architecture": answers[done % len(answers)]}}]
+
+    with FakeOpenAIServer(default=reply("", tool_calls=next_call)) as server:
+        def agent_args(db: str, run_id: str) -> list[str]:
+            return ["--space", "nas_macro", "--mode", "agent", "--llm", "openai:fake", "--base-url",
+                    server.base_url, "--trials", "3", "--iterations", "6", "--parallel", "3", "--rate-limit", "10",
+                    "--seed", "2", "--db", db, "--run-id", run_id, "--json"]
+
+        ref = subprocess.run(cli(*agent_args(str(tmp_path / "ref.sqlite"), "ref")), capture_output=True,
+                             text=True, env=env(), timeout=120)
+        assert ref.returncode == 0, ref.stderr
+        reference = json.loads(ref.stdout)
+        reference_calls = len(server.completions)
+        assert reference["usage"]["calls"] == reference_calls
+
+        db = str(tmp_path / "crash.sqlite")
+        kills = kill_and_resume_until_done(cli(*agent_args(db, "a")), db, "a", random.Random(99), 40)
+        resumed = shown(db, "a")
+        assert kills >= 3, "the kills should land inside the run"
+        assert resumed["status"] == "finished"
+        assert resumed["trials"] == reference["trials"]
+        assert resumed["usage"]["calls"] == reference["usage"]["calls"]
+        # The server saw every completed call once: only a call in flight when a kill landed was sent again.
+        bodies = Counter(json.dumps(r.body, sort_keys=True) for r in server.completions[reference_calls:])
+        resent = sum(n - 1 for n in bodies.values())
+        assert len(bodies) == reference_calls
+        assert resent <= 3 * kills
+
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT type, effect_key FROM events WHERE run_id='a'").fetchall()
+    completed = Counter(key.rsplit("/", 1)[0] for type_, key in rows if type_ == "effect.completed")
+    assert completed and max(completed.values()) == 1
+    replay = subprocess.run(cli("replay", "a", "--db", db), capture_output=True, text=True, env=env(), timeout=120)
+    assert replay.returncode == 0 and "replay matches" in replay.stdout, replay.stdout + replay.stderr
+
+
 def test_ctrl_c_leaves_a_resumable_run(tmp_path, tables):
     answers = valid_answers("channel_resnet", 10)
     script = tmp_path / "script.json"
     script.write_text(json.dumps([json.dumps(a) for a in answers]))
     db = str(tmp_path / "log.sqlite")
-    args = ["--space", "channel_resnet", "--llm", f"scripted:{script}", "--trials", "2", "--iterations", "10",
+    args = ["--space", "channel_resnet", "--mode", "paper", "--llm", f"scripted:{script}", "--trials", "2",
+            "--iterations", "10",
             "--rate-limit", "4", "--db", db, "--run-id", "c"]
     proc = subprocess.Popen(cli(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
     assert proc.stdout is not None

@@ -111,3 +111,61 @@ async def test_assisted_position_questions_on_the_real_server(tmp_path, tables, 
     requests = await llm_requests(db, state.run_id)
     assert len(requests) == 18 + trial.rejected and {r["purpose"] for r in requests} == {"position"}
     assert requests[0]["answer_schema"]["type"] == ("string" if obfuscate else "integer")
+
+
+@requires_smollm2
+async def test_a_constrained_tool_call_on_the_real_server(tables) -> None:
+    """llama.cpp returns no tool_calls for these models: the client asks for one JSON object naming a tool and
+    its arguments, constrained to the union of the tools' schemas, and returns it as a real tool call."""
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    from tools.search_tools import ToolRules, build_search_tools
+    from tools.spaces import get_space
+
+    space = get_space("channel_resnet")
+
+    class Session:  # only the schema is read when the tools are built
+        def answer_schema(self) -> dict:
+            return space.answer_schema()
+
+    tools = [convert_to_openai_tool(t) for t in build_search_tools(Session(), ToolRules())]  # type: ignore[arg-type]
+    client = await LLMClient.open(parse_llm_spec("embedded:smollm2"), LLMSettings(max_concurrency=2, timeout_s=120))
+    try:
+        assert not client.supports_tools
+        reply = await client.chat([{"role": "user", "content": space.describe() + "\nEvaluate a network."}],
+                                  trial=0, tools=tools, max_tokens=200, seed=3, call_index=0)
+    finally:
+        await client.aclose()
+    assert reply.content == "" and len(reply.tool_calls) == 1
+    call = reply.tool_calls[0]
+    assert call["id"] == "call-t0-0" and call["name"] in {"lookup_benchmark", "query_history"}
+    if call["name"] == "lookup_benchmark":
+        assert space.validate(call["args"]["architecture"])
+
+
+@requires_smollm2
+@pytest.mark.parametrize("model_help", [True, False])
+async def test_the_agent_on_the_real_embedded_model(tmp_path, tables, model_help) -> None:
+    """The LangChain agent with the real embedded model: with the help (position questions assembled into the
+    tool call) and without it (constrained tool calls): every evaluation is valid and new, every call journaled,
+    and the replay matches."""
+    from agent.config import RunConfig
+    from agent.orchestrator import replay_run, start_run
+    from agent.report import run_document
+    from tests.test_search_e2e import llm_requests
+
+    db = str(tmp_path / "l.sqlite")
+    state = await start_run(RunConfig(space="nas_macro", mode="agent", llm="embedded:smollm2", trials=1,
+                                      iterations=3, temperature=0.7, seed=4, model_help=model_help), db=db)
+    trial = state.trials[0]
+    assert state.config["model_help"] is model_help
+    assert trial.status == "finished" and len(trial.iterations) == 3
+    assert len({tuple(it.arch or ()) for it in trial.iterations}) == 3 and not any(it.repeat for it in trial.iterations)
+    requests = await llm_requests(db, state.run_id)
+    if model_help:
+        assert {r["purpose"] for r in requests} == {"position"} and len(requests) >= 24
+    else:
+        assert all({t["function"]["name"] for t in r["tools"]} == {"lookup_benchmark", "query_history"}
+                   for r in requests)
+    replayed = await replay_run(state.run_id, db=db)
+    assert run_document(replayed)["trials"] == run_document(state)["trials"]

@@ -49,3 +49,28 @@ async def test_training_evaluator_in_a_search_resume_and_replay(tmp_path, tables
     # replay never trains: it reproduces the trials from the log alone
     replayed = await replay_run(state.run_id, db=db)
     assert run_document(replayed)["trials"] == run_document(state)["trials"]
+
+
+async def test_the_agent_trains_through_its_training_tool_when_training_is_configured(tmp_path, tables):
+    import json
+
+    from tests.test_search_e2e import llm_requests, valid_answers
+
+    a = valid_answers("nb201_cifar10", 2)
+    script = tmp_path / "s.json"
+    script.write_text(json.dumps([{"content": "", "tool_calls": [{"name": "train_architecture",
+                                                                  "args": {"architecture": x}}]} for x in a]))
+    data = tiny_dataset(tmp_path / "tiny.npz")
+    config = RunConfig(space="nb201_cifar10", mode="agent", llm=f"scripted:{script}", trials=1, iterations=2, seed=3,
+                       rate_limit=1000.0, evaluator="train",
+                       train={"dataset": data, "epochs": 1, "batch_size": 64, "device": "cpu", "val_fraction": 0.25})
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(config, db=db)
+    assert [it.arch for it in state.trials[0].iterations] == a
+    requests = await llm_requests(db, state.run_id)
+    # the training tool is offered instead of the lookup, and says how it measured
+    assert {t["function"]["name"] for t in requests[0]["tools"]} == {"train_architecture", "query_history"}
+    told = requests[1]["messages"][-1]["content"]
+    assert "trained 1 epochs on " in told and "on cpu" in told and "Evaluations left: 1" in told
+    replayed = await replay_run(state.run_id, db=db)
+    assert run_document(replayed)["trials"] == run_document(state)["trials"]

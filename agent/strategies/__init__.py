@@ -14,9 +14,9 @@ def make_strategy(config: RunConfig) -> Strategy:
 
             return PaperStrategy()
         if config.mode == "agent":
-            from agent.strategies.tool_agent import ToolAgentStrategy
+            from agent.strategies.langchain_agent import LangChainAgentStrategy
 
-            return ToolAgentStrategy()
+            return LangChainAgentStrategy()
         from agent.strategies.assisted import AssistedStrategy
 
         return AssistedStrategy(config.assist)

@@ -44,7 +44,7 @@ from agent.config import AssistOptions
 from agent.context import TrialContext, round_half_up
 from agent.strategies.base import Proposal, answer_format, ask_for_arch
 from agent.strategies.paper import results_lines, task_prompt
-from agent.strategies.position_questions import ask_by_position, statistics_block
+from agent.strategies.position_questions import Ask, Choices, ask_by_position, statistics_block
 from agent.strategies.value_stats import short, value_results
 from prompts import render
 from storage.journal import EffectFailed
@@ -225,7 +225,7 @@ class AssistedStrategy:
                 messages = [*proposal.messages, {"role": "user", "content": message}]
             if proposal.arch is None:
                 await ctx.fail_iteration(proposal.failed or "no usable answer", attempts=attempts)
-                if proposal.failed.startswith("LLM call failed"):
+                if proposal.llm_failure is not None:
                     await ctx.finish("failed", proposal.failed)
                     return
                 continue
@@ -234,29 +234,38 @@ class AssistedStrategy:
                                          extra={"refusals": refusals, "temperature": temp})
         await ctx.finish("finished")
 
-    async def _run_by_position(self, ctx: TrialContext) -> None:
+    async def propose_by_position(self, ctx: TrialContext, temperature: float,
+                                  ask: Ask | None = None) -> tuple[Arch | None, Choices, int]:
+        """One architecture from position questions, asked again (told why) while it is over the size limits:
+        ``(arch or None, the last questions' outcome, questions asked)``. ``ask``: how a question reaches the
+        model (default the trial's journaled call; the agent's middleware passes its model)."""
         system = ctx.view.system_prompt()
-        structured = bool(ctx.config.structured_output)
+        note, questions = "", 0
+        arch: Arch | None = None
+        for attempt in range(1, ctx.config.max_attempts + 1):
+            intro = self.intro(ctx) + (f"\n\n{note}" if note else "")
+            choices = await ask_by_position(ctx, intro, system, temperature=temperature,
+                                            structured=bool(ctx.config.structured_output),
+                                            results_in_question=self.with_results(ctx), ask=ask)
+            questions += choices.questions
+            arch = choices.proposal.arch
+            if arch is None:
+                break
+            violation = ctx.constraint_violation(arch)
+            if violation is None:
+                break
+            await ctx.reject(kind="constraint", answer=choices.proposal.reply, message=violation, attempt=attempt)
+            note, arch = violation, None
+        return arch, choices, questions
+
+    async def _run_by_position(self, ctx: TrialContext) -> None:
         while ctx.budget_left > 0:
             temp = self.temperature(ctx)
-            note, questions = "", 0
-            for attempt in range(1, ctx.config.max_attempts + 1):
-                intro = self.intro(ctx) + (f"\n\n{note}" if note else "")
-                choices = await ask_by_position(ctx, intro, system, temperature=temp, structured=structured,
-                                                results_in_question=self.with_results(ctx))
-                questions += choices.questions
-                arch = choices.proposal.arch
-                if arch is None:
-                    break
-                violation = ctx.constraint_violation(arch)
-                if violation is None:
-                    break
-                await ctx.reject(kind="constraint", answer=choices.proposal.reply, message=violation, attempt=attempt)
-                note, arch = violation, None
+            arch, choices, questions = await self.propose_by_position(ctx, temp)
             if arch is None:
                 reason = choices.proposal.failed or f"no {ctx.view.answer_name} within the limits"
                 await ctx.fail_iteration(reason, attempts=questions)
-                if reason.startswith("LLM call failed"):
+                if choices.proposal.llm_failure is not None:
                     await ctx.finish("failed", reason)
                     return
                 continue
@@ -282,7 +291,8 @@ class AssistedStrategy:
                 reply = await ctx.ask(messages, answer_schema=schema, temperature=temp, purpose="candidate",
                                       seed_offset=1 + k + 100 * refusals)
             except EffectFailed as exc:
-                return Proposal(failed=f"LLM call failed: {exc.message}", attempts=attempts + 1, messages=messages)
+                return Proposal(failed=f"LLM call failed: {exc.message}", attempts=attempts + 1, messages=messages,
+                                llm_failure=exc)
             attempts += 1
             parsed = ctx.view.parse(str(reply.get("content") or ""))
             if (parsed.arch is not None and ctx.constraint_violation(parsed.arch) is None
@@ -302,7 +312,8 @@ class AssistedStrategy:
         try:
             reply = await ctx.ask(pick_messages, answer_schema=pick_schema, temperature=0.0, purpose="pick")
         except EffectFailed as exc:
-            return Proposal(failed=f"LLM call failed: {exc.message}", attempts=attempts + 1, messages=messages)
+            return Proposal(failed=f"LLM call failed: {exc.message}", attempts=attempts + 1, messages=messages,
+                            llm_failure=exc)
         choice = _first_int(str(reply.get("content") or ""))
         index = choice - 1 if choice is not None and 1 <= choice <= len(fresh) else 0
         arch, raw = fresh[index]

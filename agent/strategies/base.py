@@ -27,6 +27,7 @@ class Proposal:
     arch: Arch | None = None
     stop: bool = False
     failed: str = ""  # why no usable answer came (after all attempts, or the call failed)
+    llm_failure: EffectFailed | None = None  # the recorded failure of the LLM call, when that is why
     attempts: int = 0
     reply: str = ""
     messages: list[dict[str, Any]] = field(default_factory=list)  # the conversation including the reply
@@ -62,7 +63,8 @@ async def ask_for_arch(ctx: TrialContext, messages: list[dict[str, Any]], *, sch
         try:
             reply = await ctx.ask(convo, answer_schema=schema, temperature=temperature, max_tokens=max_tokens)
         except EffectFailed as exc:
-            return Proposal(failed=f"LLM call failed: {exc.message}", attempts=attempt, messages=convo)
+            return Proposal(failed=f"LLM call failed: {exc.message}", attempts=attempt, messages=convo,
+                            llm_failure=exc)
         content = str(reply.get("content") or "")
         last = content
         parsed: ParsedAnswer = ctx.view.parse(content)

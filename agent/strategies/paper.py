@@ -106,7 +106,7 @@ class PaperStrategy:
             return False
         if proposal.arch is None:
             await ctx.fail_iteration(proposal.failed, attempts=proposal.attempts)
-            if proposal.failed.startswith("LLM call failed"):
+            if proposal.llm_failure is not None:
                 await ctx.finish("failed", proposal.failed)
                 return False
             return True

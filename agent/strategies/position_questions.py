@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from math import prod
 from statistics import mean
-from typing import Any
+from typing import Any, Protocol
 
 from agent.context import TrialContext
 from agent.strategies.base import Proposal
@@ -120,14 +120,23 @@ def read_choice(content: str, labels: list[str]) -> str | None:
     return None
 
 
+class Ask(Protocol):
+    """How a question reaches the model: :meth:`TrialContext.ask`, or the agent's model through its middleware."""
+
+    async def __call__(self, messages: list[dict[str, Any]], *, answer_schema: dict[str, Any] | None,
+                       temperature: float, max_tokens: int, purpose: str) -> dict[str, Any]: ...
+
+
 async def ask_by_position(ctx: TrialContext, intro: str, system: str, *, temperature: float,
-                          structured: bool, results_in_question: bool = False) -> Choices:
+                          structured: bool, results_in_question: bool = False, ask: Ask | None = None) -> Choices:
     """Ask for each model-facing position in turn; assemble the real architecture from the answers.
 
     ``intro`` (the task, the best results and, unless ``results_in_question``, the per-option statistics)
     opens every question, so the served prompt cache holds it once per iteration and each question costs
-    its few new tokens. With ``results_in_question`` each question lists its own position's results."""
+    its few new tokens. With ``results_in_question`` each question lists its own position's results.
+    ``ask`` sends one question (default: the trial context's journaled call)."""
     view = ctx.view
+    ask_model: Ask = ask if ask is not None else ctx.ask
     table = value_results(ctx)  # the results do not change while one architecture is being chosen
     chosen: dict[int, int] = {}
     result = Choices(proposal=Proposal())
@@ -147,11 +156,11 @@ async def ask_by_position(ctx: TrialContext, intro: str, system: str, *, tempera
         label = None
         for attempt in range(1, ctx.config.max_attempts + 1):
             try:
-                reply = await ctx.ask(convo, answer_schema=answer_schema(labels) if structured else None,
-                                      temperature=temperature, max_tokens=ANSWER_TOKENS, purpose="position")
+                reply = await ask_model(convo, answer_schema=answer_schema(labels) if structured else None,
+                                        temperature=temperature, max_tokens=ANSWER_TOKENS, purpose="position")
             except EffectFailed as exc:
                 result.proposal = Proposal(failed=f"LLM call failed: {exc.message}",
-                                           attempts=result.questions + 1, messages=convo)
+                                           attempts=result.questions + 1, messages=convo, llm_failure=exc)
                 return result
             result.questions += 1
             content = str(reply.get("content") or "")
