@@ -44,6 +44,25 @@ _SECRET_VALUE = re.compile(
 )
 
 
+# Credentials inside URLs: the userinfo of ``scheme://user:pass@host`` and query parameters that carry a key
+# or token (``?api-key=...``, ``&token=...``).
+_URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s?#]+@")
+_URL_SECRET_PARAM = re.compile(
+    r"([?&](?:api[_\-]?key|apikey|key|token|access[_\-]?token|auth|secret|password|passwd|pwd|sig|signature|"
+    r"code)=)[^&#\s\"']+",
+    re.IGNORECASE,
+)
+
+
+def redact_url_secrets(text: str, mask: str = REDACTED) -> str:
+    """``text`` with credentials inside URLs masked (userinfo, key-bearing query parameters)."""
+    if "@" in text and "://" in text:
+        text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{mask}@", text)
+    if "=" in text and ("?" in text or "&" in text):
+        text = _URL_SECRET_PARAM.sub(lambda m: f"{m.group(1)}{mask}", text)
+    return text
+
+
 @functools.lru_cache(maxsize=4096)  # key names repeat endlessly; this sits on the append path
 def is_secret_key(key: str) -> bool:
     return bool(_SECRET_KEY.search(key)) and not _POINTER_KEY.search(key)
@@ -54,6 +73,7 @@ def redact_text(text: str, mask: str = REDACTED) -> str:
     for secret in _registered:
         if secret in text:
             text = text.replace(secret, mask)
+    text = redact_url_secrets(text, mask)
     # Every credential pattern starts with one of these literals; substring tests are far cheaper than the
     # regex, and almost no string holds one.
     if "sk-" in text or "Bearer" in text or "ghp_" in text or "xox" in text:

@@ -21,9 +21,22 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from agent.llm.bundled import BUNDLED_MODELS, DEFAULT_BUNDLED
 from agent.llm.errors import LLMSpecError
+from agent.llm.redact import MASK, register_secret
+from storage.redact import redact_url_secrets
+
+
+def _register_url_secrets(url: str) -> None:
+    """Mask the credentials a base URL carries (its password, key-bearing query values) wherever they appear;
+    the URL itself is redacted wherever it is written (storage.redact)."""
+    parts = urlsplit(url)
+    register_secret(parts.password)
+    for name, value in parse_qsl(parts.query):
+        if redact_url_secrets(f"?{name}=x") != f"?{name}=x":
+            register_secret(value)
 
 Kind = Literal["embedded", "openai", "scripted", "control"]
 
@@ -97,7 +110,9 @@ def parse_llm_spec(text: str, base_url: str | None = None) -> LLMSpec:
     if kind == "openai":
         url = base_url if base_url is not None else (os.environ.get("OPENAI_BASE_URL") or None)
         if url is not None and not url.startswith(("http://", "https://")):
-            raise _bad(text, f"base URL {url!r} must start with http:// or https://")
+            raise _bad(text, f"base URL {redact_url_secrets(url, MASK)!r} must start with http:// or https://")
+        if url is not None:
+            _register_url_secrets(url)
         return LLMSpec("openai", rest, base_url=url.rstrip("/") if url else None)
     if kind == "control":
         if rest.lower() != "random":
