@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +15,9 @@ from typing import Any
 from rich.console import Console
 
 from agent.config import MODES, OPTIMIZERS, AssistOptions, RunConfig
-from agent.logs import configure_logging
+from agent.hints import command_hint
+from agent.llm.redact import scrub
+from agent.logs import configure_logging, details_hint
 from storage import DEFAULT_DB
 from tools.errors import GeniusError, UserError
 
@@ -44,9 +47,12 @@ def _positive_int(text: str) -> int:
 
 def _float(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
@@ -77,7 +83,9 @@ def _search_args(p: argparse.ArgumentParser) -> None:
                         f"{DEFAULT_TEMPERATURE} otherwise, so that trials differ)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--parallel", type=_positive_int, default=1, help="trials at once, sharing one LLM client")
-    p.add_argument("--rate-limit", type=_float, default=5.0, help="LLM requests per second (shared)")
+    p.add_argument("--rate-limit", type=_float, default=None,
+                   help="LLM requests per second, shared by the run's trials (default 5 for a network endpoint, "
+                        "none for an in-process model)")
     p.add_argument("--tokens-per-minute", type=int, default=None, help="LLM token rate limit (shared)")
     p.add_argument("--max-tokens", type=int, default=None, help="stop new LLM calls after this many tokens")
     p.add_argument("--max-cost", type=_float, default=None, help="stop new LLM calls after this cost")
@@ -120,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("run_id")
         _db_arg(p)
         p.add_argument("--json", action="store_true")
+        if name == "resume":  # how the endpoint is reached and the budget may change; what is asked may not
+            p.add_argument("--base-url", default=None, help="a new OpenAI-compatible endpoint for the run's model")
+            p.add_argument("--timeout", type=_float, default=None, help="seconds per LLM request attempt")
+            p.add_argument("--rate-limit", type=_float, default=None, help="LLM requests per second (shared)")
+            p.add_argument("--max-cost", type=_float, default=None, help="a new cost budget for the whole run")
+            p.add_argument("--max-tokens", type=int, default=None, help="a new token budget for the whole run")
     p = sub.add_parser("runs", help="table of runs")
     _db_arg(p)
     p.add_argument("--json", action="store_true")
@@ -209,6 +223,14 @@ def _log_file(db: str) -> Path:
     return Path(db).resolve().parent / "genius.log" if db != ":memory:" else Path("runs") / "genius.log"
 
 
+# Commands that only read the log: they create no file and no directory, genius.log included.
+READ_ONLY_COMMANDS = ("replay", "runs", "show", "verify", "spaces", "report")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the run is recorded as interrupted and the resume command printed."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help"):
@@ -218,28 +240,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     db = getattr(args, "db", str(DEFAULT_DB))
-    log_file = _log_file(db)
-    configure_logging(log_file, quiet=getattr(args, "json", False))
+    configure_logging(_log_file(db), quiet=getattr(args, "json", False),
+                      create=args.command not in READ_ONLY_COMMANDS)
+    import structlog
+
+    log = structlog.get_logger("genius")
     try:
         from agent import commands
 
         return asyncio.run(commands.dispatch(args))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         run_id = getattr(args, "run_id", None) or _last_started.get("run_id")
-        hint = f"; resume with: python run_agent.py resume {run_id} --db {db}" if run_id else ""
-        print(f"interrupted{hint}", file=sys.stderr)
-        return 130
+        hint = f"; resume with: {command_hint('resume', run_id, db=db)}" if run_id else ""
+        terminated = isinstance(exc, Terminated)
+        print(f"{'terminated' if terminated else 'interrupted'}{hint}", file=sys.stderr)
+        return 143 if terminated else 130
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {scrub(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except GeniusError as exc:
-        print(f"error: {exc} (details in {log_file})", file=sys.stderr)
+        log.error("command failed", command=args.command, error=f"{type(exc).__name__}: {exc}", stderr=False)
+        print(f"error: {scrub(str(exc))} ({details_hint()})", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # a bug: say where the details are
-        import structlog
-
-        structlog.get_logger("genius").exception("unexpected failure")
-        print(f"error: {type(exc).__name__}: {exc} (details in {log_file})", file=sys.stderr)
+        log.exception("unexpected failure", command=args.command, stderr=False)
+        print(f"error: {type(exc).__name__}: {scrub(str(exc))} ({details_hint()})", file=sys.stderr)
         return 1
 
 

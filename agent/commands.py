@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import csv
 import io
 import os
-import shlex
+import signal
 import sys
 import time
 from typing import Any
@@ -14,7 +16,8 @@ from typing import Any
 from rich.console import Console
 
 from agent import orchestrator
-from agent.cli import config_from_args, note_run_id, print_json
+from agent.cli import Terminated, config_from_args, note_run_id, print_json
+from agent.hints import command_hint
 from agent.report import paper_table, run_document, runs_json, runs_table, summary_lines
 from agent.ui import LivePresenter, PlainPresenter
 from storage import DEFAULT_DB, EventLog, RunState
@@ -30,7 +33,30 @@ def _console() -> Console:
 
 async def dispatch(args: argparse.Namespace) -> int:
     handler = globals()[f"cmd_{args.command}"]
-    return int(await handler(args))
+    # SIGTERM ends a command as Ctrl-C does: the running command is cancelled (a search records its
+    # interruption and stays resumable), then Terminated reaches the command line, which prints the hint.
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        terminated = True
+        if task is not None:
+            task.cancel()
+
+    # Not the main thread, or no signals on this platform: SIGTERM keeps its default.
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        return int(await handler(args))
+    except asyncio.CancelledError:
+        if terminated:
+            raise Terminated() from None
+        raise
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
 
 
 def _presenter(args: argparse.Namespace, trials: int, iterations: int) -> Any:
@@ -60,11 +86,9 @@ def _space_size(state: RunState) -> int | None:
 def _next_commands(args: argparse.Namespace, state: RunState) -> dict[str, str]:
     """What to run next, quoted so that pasting it is safe."""
     db = getattr(args, "db", str(DEFAULT_DB))
-    tail = f" --db {shlex.quote(db)}" if db != str(DEFAULT_DB) else ""
-    run = shlex.quote(state.run_id)
-    out = {"show": f"python run_agent.py show {run}{tail}", "replay": f"python run_agent.py replay {run}{tail}"}
+    out = {"show": command_hint("show", state.run_id, db=db), "replay": command_hint("replay", state.run_id, db=db)}
     if state.status != "finished":
-        out["resume"] = f"python run_agent.py resume {run}{tail}"
+        out["resume"] = command_hint("resume", state.run_id, db=db)
     return out
 
 
@@ -107,17 +131,22 @@ async def cmd_resume(args: argparse.Namespace) -> int:
         return 0
     presenter = _presenter(args, len(before.trials) or int(before.config.get("trials", 1)),
                            int(before.config.get("iterations", 10)))
+    changes = {"base_url": args.base_url, "request_timeout_s": args.timeout, "rate_limit": args.rate_limit,
+               "max_cost": args.max_cost, "max_tokens": args.max_tokens}
     if presenter is None:
-        state = await orchestrator.resume_run(args.run_id, db=args.db)
+        state = await orchestrator.resume_run(args.run_id, db=args.db, changes=changes)
     else:
         with presenter:
-            state = await orchestrator.resume_run(args.run_id, db=args.db, listener=presenter)
+            state = await orchestrator.resume_run(args.run_id, db=args.db, listener=presenter, changes=changes)
     _print_result(args, state)
     return 0
 
 
 async def cmd_replay(args: argparse.Namespace) -> int:
     original = await orchestrator.load_run(args.run_id, db=args.db)
+    if original.status in ("running", "created"):
+        raise UserError(f"run {args.run_id} is still running (process {original.last_pid} on {original.last_host}); "
+                        f"replay it once it has finished or been interrupted")
     replayed = await orchestrator.replay_run(args.run_id, db=args.db)
     same = run_document(original)["trials"] == run_document(replayed)["trials"]
     _print_result(args, replayed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,41 @@ TOOL_CALLS = ("auto", "native", "json")
 HISTORY_SCOPES = ("trial", "run", "space")
 # Models in this process (no endpoint of the user's): agent mode helps them by default (model_help).
 IN_PROCESS_MODELS = ("embedded", "control")
+# The default request rate for a network endpoint (requests per second, shared by every trial of a run).
+NETWORK_RATE_LIMIT = 5.0
+# The longest a single model request may be given (--timeout), in seconds.
+MAX_TIMEOUT_S = 3600.0
+
+
+def _finite(value: float | None) -> bool:
+    return value is None or math.isfinite(value)
+
+
+def _number_problems(c: RunConfig) -> list[str]:
+    """What is wrong with the run's numbers, each naming the flag, the value and what is allowed."""
+    out = []
+    # flag, value, whether 0 is allowed, highest allowed
+    checks: list[tuple[str, float | None, bool, float | None]] = [
+        ("--rate-limit", c.rate_limit, False, None),
+        ("--timeout", c.request_timeout_s, False, MAX_TIMEOUT_S),
+        ("--max-cost", c.max_cost, False, None),
+        ("--price-prompt", c.price_prompt_per_1k, True, None),
+        ("--price-completion", c.price_completion_per_1k, True, None),
+    ]
+    for flag, value, zero_ok, high in checks:
+        if value is None:
+            continue
+        low_ok = value >= 0 if zero_ok else value > 0
+        if not _finite(float(value)) or not low_ok or (high is not None and value > high):
+            allowed = "a number >= 0" if zero_ok else "a number > 0"
+            if high is not None:
+                allowed += f" and at most {high:g}"
+            out.append(f"{flag} must be {allowed}, got {value}")
+    for flag, count in (("--max-tokens", c.max_tokens), ("--tokens-per-minute", c.tokens_per_minute),
+                        ("--max-params", c.max_params), ("--max-flops", c.max_flops)):
+        if count is not None and count < 1:
+            out.append(f"{flag} must be a whole number of at least 1, got {count}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -44,6 +80,22 @@ class AssistOptions:
     # must load with them off (replay re-sends exactly the recorded prompts).
     ADDED_LATER = ("explore_untried", "ranked_values", "position_questions", "results_in_question")
 
+    def problems(self) -> list[str]:
+        """What is wrong with these options, for the one-line error (empty when nothing is)."""
+        out = []
+        if self.candidates < 1:
+            out.append(f"--candidates must be at least 1, got {self.candidates}")
+        if self.temperature_schedule:
+            parts = self.temperature_schedule.split(":")
+            try:
+                values = [float(x) for x in parts]
+            except ValueError:
+                values = []
+            if len(parts) != 2 or len(values) != 2 or not all(0.0 <= v <= 2.0 for v in values):
+                out.append(f"--temperature-schedule must be START:END with temperatures between 0 and 2, e.g. "
+                           f"1.0:0.3; got {self.temperature_schedule!r}")
+        return out
+
     def asks_with_results(self, named_options: bool) -> bool:
         """Whether position questions carry their position's results: as set, or when unset (auto) where
         the options are named operations (NAS-Bench-201, nas_macro) and not where they are sizes (channel
@@ -70,7 +122,9 @@ class RunConfig:
     temperature: float = 0.0
     seed: int | None = None
     parallel: int = 1
-    rate_limit: float = 5.0
+    # Requests per second to the model's endpoint. None: NETWORK_RATE_LIMIT for a network endpoint, none for
+    # an in-process model (embedded, scripted, control), which only a concurrency cap limits.
+    rate_limit: float | None = None
     tokens_per_minute: int | None = None
     max_attempts: int = 3
     evaluator: str = "table"
@@ -120,9 +174,9 @@ class RunConfig:
             if getattr(self, name) < 1:
                 problems.append(f"--{name.replace('_', '-')} must be at least 1")
         if not 0.0 <= self.temperature <= 2.0:
-            problems.append("--temperature must be between 0 and 2")
-        if self.rate_limit <= 0:
-            problems.append("--rate-limit must be positive (requests per second)")
+            problems.append(f"--temperature must be between 0 and 2, got {self.temperature}")
+        problems += _number_problems(self)
+        problems += self.assist.problems()
         if self.sample_size > self.population:
             problems.append("--sample-size must not exceed --population")
         if problems:
@@ -130,6 +184,12 @@ class RunConfig:
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def request_rate_limit(self) -> float:
+        """Requests per second the run's client allows (0: no limit): as given, else by where the model is."""
+        if self.rate_limit is not None:
+            return self.rate_limit
+        return 0.0 if self.llm.split(":", 1)[0] in (*IN_PROCESS_MODELS, "scripted") else NETWORK_RATE_LIMIT
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunConfig:

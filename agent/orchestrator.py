@@ -21,6 +21,7 @@ import structlog
 from agent.config import RunConfig, code_version
 from agent.context import Listener, TrialContext, feasible_mask
 from agent.evaluators import make_evaluator
+from agent.hints import check_run_id, command_hint
 from agent.strategies import make_strategy
 from storage import (
     Event,
@@ -35,6 +36,7 @@ from storage import (
     fold_run,
 )
 from storage.journal import EventSink
+from storage.redact import REDACTED
 from tools.errors import UserError
 from tools.spaces import get_space
 
@@ -52,8 +54,9 @@ async def open_llm(config: RunConfig) -> Any:
     from agent.llm.spec import parse_llm_spec
 
     spec = parse_llm_spec(config.llm, base_url=config.base_url)
-    settings = LLMSettings(rate_limit=config.rate_limit, tokens_per_minute=config.tokens_per_minute,
+    settings = LLMSettings(rate_limit=config.request_rate_limit(), tokens_per_minute=config.tokens_per_minute,
                            timeout_s=config.request_timeout_s,
+                           deadline_s=max(1800.0, 2 * config.request_timeout_s),
                            max_tokens=config.max_tokens, max_cost=config.max_cost,
                            price_prompt_per_1k=config.price_prompt_per_1k,
                            price_completion_per_1k=config.price_completion_per_1k,
@@ -65,6 +68,12 @@ async def open_llm(config: RunConfig) -> Any:
 def _check_config(config: RunConfig) -> RunConfig:
     """Validate ``config`` against its space and return it with what the space decides filled in."""
     space = get_space(config.space, config.data_dir)  # unknown space -> UserError listing the names
+    if config.uses_llm:
+        from agent.llm.providers import require_key
+        from agent.llm.spec import parse_llm_spec
+
+        # a bad --llm, or OpenAI without a key, is refused before anything is created
+        require_key(parse_llm_spec(config.llm, base_url=config.base_url))
     if config.evaluator == "table":
         space.table()  # a missing or corrupted table fails here, before anything is written
     if config.max_params is not None or config.max_flops is not None:
@@ -93,7 +102,7 @@ async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, li
                     on_run_id: Callable[[str], None] | None = None) -> RunState:
     """Start a new run and carry it to the end (or until interrupted, leaving it resumable)."""
     config = _check_config(config)
-    run_id = run_id or new_run_id()
+    run_id = check_run_id(run_id) if run_id is not None else new_run_id()
     config = replace(config, code_version=config.code_version or code_version())
     if config.obfuscate and config.obfuscation_seed is None:
         config = replace(config, obfuscation_seed=secrets.randbits(31) if config.seed is None else config.seed)
@@ -101,7 +110,8 @@ async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, li
     llm = None
     try:
         if await log_.has_run(run_id):
-            raise UserError(f"run {run_id} already exists in {db}; resume it with: python run_agent.py resume {run_id}")
+            raise UserError(f"run {run_id} already exists in {db}; resume it with: "
+                            f"{command_hint('resume', run_id, db=db)}")
         if config.uses_llm:
             llm = await open_llm(config)
             config = replace(config, structured_output=bool(llm.supports_json_schema),
@@ -120,22 +130,39 @@ async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, li
         await log_.close()
 
 
-async def resume_run(run_id: str, *, db: str, listener: Listener | None = None) -> RunState:
-    """Continue an interrupted run exactly where it stopped: recorded effects are not performed again."""
+# What `resume` may change: how the endpoint is reached and the budget, none of which is part of a request.
+RESUME_CHANGES = ("base_url", "request_timeout_s", "rate_limit", "max_cost", "max_tokens")
+
+
+async def resume_run(run_id: str, *, db: str, listener: Listener | None = None,
+                     changes: dict[str, Any] | None = None) -> RunState:
+    """Continue an interrupted run exactly where it stopped: recorded effects are not performed again.
+
+    ``changes`` (keys of :data:`RESUME_CHANGES`): a new base URL, timeout, rate limit or budget for this and
+    later executions, recorded as ``run.reconfigured``."""
+    changes = {k: v for k, v in (changes or {}).items() if v is not None}
+    unknown = set(changes) - set(RESUME_CHANGES)
+    if unknown:
+        raise UserError(f"resume cannot change {', '.join(sorted(unknown))}; it can change {', '.join(RESUME_CHANGES)}")
     log_ = await EventLog.open(db, create=False)
     llm = None
     try:
         recorded = await log_.read(run_id)
         if not recorded:
-            raise UnknownRunError(f"no run {run_id} in {db}; list the runs with: python run_agent.py runs --db {db}")
+            raise UnknownRunError(f"no run {run_id} in {db}; list the runs with: {command_hint('runs', db=db)}")
         state = fold_run(run_id, recorded)
         if state.status == "finished":
             return state
         _check_recorded(run_id, state.config)
-        config = RunConfig.from_json(state.config)
+        config = replace(RunConfig.from_json(state.config), **changes)
         _check_config(config)
+        if config.uses_llm and config.base_url and REDACTED in config.base_url:
+            raise UserError(f"run {run_id}'s base URL held credentials, which were not recorded; resume it with "
+                            f"--base-url URL: {command_hint('resume', run_id, '--base-url', 'URL', db=db)}")
         if config.uses_llm:
             llm = await open_llm(config)
+        if changes:
+            await log_.append(Event("run.reconfigured", run_id, {"changes": changes}))
         return await _execute(log_, run_id, config, recorded, llm=llm, replay=False, listener=listener)
     finally:
         if llm is not None:
@@ -151,7 +178,7 @@ async def read_run(run_id: str, *, db: str) -> list[StoredEvent]:
     finally:
         await log_.close()
     if not events:
-        raise UnknownRunError(f"no run {run_id} in {db}; list the runs with: python run_agent.py runs --db {db}")
+        raise UnknownRunError(f"no run {run_id} in {db}; list the runs with: {command_hint('runs', db=db)}")
     return events
 
 

@@ -39,6 +39,8 @@ EVENT_TYPES: dict[str, int] = {
     "run.started": 1,
     "run.interrupted": 1,
     "run.finished": 1,
+    # resume changed how the endpoint is reached or the budget (base_url, timeout, rate limit, max cost/tokens)
+    "run.reconfigured": 1,
     "trial.started": 1,
     "effect.requested": 1,
     "effect.completed": 1,

@@ -170,6 +170,8 @@ def apply_event(state: RunState, e: StoredEvent) -> None:
         for trial in state.trials.values():
             if trial.status == "running":
                 trial.status = "interrupted"
+    elif t == "run.reconfigured":
+        state.config.update(dict(p.get("changes") or {}))
     elif t == "run.finished":
         state.status = str(p.get("status", "finished"))
         state.finished_ts = e.ts

@@ -31,7 +31,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.errors import GeniusError, IntegrityBug, NewerSchemaError, NotAnEventLog, StorageError
+from storage.errors import GeniusError, IntegrityBug, NewerSchemaError, NotAnEventLog, StorageError, UserError
 from storage.events import Event, StoredEvent, canonical_json, stored_event, upcast
 
 SCHEMA_VERSION = 1
@@ -172,10 +172,22 @@ class EventLog:
         memory = spath == ":memory:"
         if not memory:
             p = Path(spath)
+            # Checked before sqlite sees the path: a failed connect leaves aiosqlite's thread to report into a
+            # closed event loop later, as a stray traceback.
+            if p.is_dir():
+                raise UserError(f"--db {spath} is a directory; pass the path of a log file, e.g. {p / 'genius.sqlite'}")
             if not p.exists():
                 if not create:
                     raise NotAnEventLog(f"no event log at {spath}; pass the --db PATH of an existing log")
-                p.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    p.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise UserError(f"cannot create the directory of --db {spath} ({exc.strerror}); pass another "
+                                    "--db PATH") from None
+                if not os.access(p.parent, os.W_OK):
+                    raise UserError(f"cannot create {spath}: its directory is not writable; pass another --db PATH")
+            elif writable and not os.access(p, os.W_OK):
+                raise UserError(f"{spath} is read-only; pass another --db PATH, or use a read-only command")
         try:
             # Autocommit: transactions are explicit (see _insert), so a small batch is one statement and one
             # trip to aiosqlite's thread instead of two (execute, then commit).

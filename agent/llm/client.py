@@ -35,12 +35,16 @@ from tools.errors import GeniusError
 log = structlog.get_logger(__name__)
 
 _ANSWER_KEY = "answer"
+# How often a call still waiting for its reply says so in the log.
+HEARTBEAT_S = 60.0
 
 
 @dataclass(frozen=True)
 class LLMSettings:
     """Knobs of the shared client.
 
+    ``retry_after_cap_s``: the longest wait between attempts, whatever a server's Retry-After says;
+    ``deadline_s``: a call's total time across attempts and waits (no attempt runs past it).
     ``rate_limit``: requests per second (every attempt counts; <= 0 for none). ``tokens_per_minute``:
     an optional token budget per minute. ``max_concurrency``: in-flight requests (also the embedded
     server's parallel slots). ``timeout_s``: per attempt. Backoff is exponential with full jitter,
@@ -62,6 +66,8 @@ class LLMSettings:
     max_tokens: int | None = None
     json_schema: bool | None = None
     tools: bool | None = None
+    retry_after_cap_s: float = 60.0
+    deadline_s: float = 1800.0
 
 
 def _approx_tokens(messages: list[dict[str, Any]]) -> int:
@@ -141,6 +147,21 @@ class LLMClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    async def _waiting(self, call: Any, trial: int) -> Any:
+        """Await ``call``, logging every HEARTBEAT_S what it is waiting for, so a hung server is visible."""
+        task = asyncio.ensure_future(call)
+        started = time.monotonic()
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_S)
+                if done:
+                    return task.result()
+                log.warning("llm_call_waiting", trial=trial, model=self.model_name, waited_s=round(
+                    time.monotonic() - started), timeout_s=self.settings.timeout_s)
+        finally:
+            if not task.done():
+                task.cancel()
 
     def usage(self) -> dict[str, Any]:
         """Totals so far: calls, failed_calls, retries, prompt_tokens, completion_tokens, cost."""
@@ -317,14 +338,15 @@ class LLMClient:
         config: RunnableConfig = {"metadata": metadata}
         estimate = _approx_tokens(messages)
         attempts: list[dict[str, Any]] = []
+        deadline = time.monotonic() + self.settings.deadline_s
         for attempt in range(1, self.settings.max_attempts + 1):
             async with self._semaphore:
                 await self._requests.acquire()
                 await self._tokens.acquire(estimate)
                 started = time.perf_counter()
                 try:
-                    async with asyncio.timeout(self.settings.timeout_s):
-                        message = await runnable.ainvoke(lc_messages, config=config, **kwargs)
+                    async with asyncio.timeout(max(0.001, min(self.settings.timeout_s, deadline - time.monotonic()))):
+                        message = await self._waiting(runnable.ainvoke(lc_messages, config=config, **kwargs), trial)
                     latency = time.perf_counter() - started
                     reply = self._to_reply(
                         message,
@@ -365,7 +387,12 @@ class LLMClient:
             if not failure.retryable or attempt == self.settings.max_attempts:
                 attempts.append(attempt_record(failure, elapsed, None))
                 raise self._give_up(failure, attempts, trial)
-            wait = wait_s(failure, attempt, self.settings.backoff_base_s, self.settings.backoff_max_s, self._rng)
+            # A server's Retry-After is honoured up to a cap, and no wait runs past the call's deadline.
+            wait = min(wait_s(failure, attempt, self.settings.backoff_base_s, self.settings.backoff_max_s, self._rng),
+                       self.settings.retry_after_cap_s)
+            if time.monotonic() + wait >= deadline:
+                attempts.append(attempt_record(failure, elapsed, None))
+                raise self._give_up(failure, attempts, trial)
             attempts.append(attempt_record(failure, elapsed, wait))
             self._usage.retries += 1
             log.warning(

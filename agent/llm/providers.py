@@ -96,6 +96,17 @@ def _http_client(timeout_s: float, max_concurrency: int) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(timeout=httpx2.Timeout(timeout_s + 5.0, connect=min(timeout_s, 30.0)), limits=limits)
 
 
+def require_key(spec: LLMSpec) -> str:
+    """The API key ``spec`` will use ("" for a server that needs none); LLMAuthError, naming the remedy, when
+    OpenAI itself is asked for without one. Cheap: callers check it before anything is created."""
+    key = os.environ.get("OPENAI_API_KEY") or "" if spec.kind == "openai" else ""
+    if spec.kind == "openai" and not key and spec.base_url is None:
+        raise LLMAuthError(
+            f"--llm {spec} needs an API key: set OPENAI_API_KEY (or use --base-url for a server that needs none)"
+        )
+    return key
+
+
 async def open_provider(spec: LLMSpec, settings: Any) -> Provider:
     """Build the chat model for ``spec`` (``settings``: an LLMSettings). Starts the embedded server if needed."""
     if spec.kind == "control":
@@ -127,11 +138,7 @@ async def open_provider(spec: LLMSpec, settings: Any) -> Provider:
         )
 
     if spec.kind == "openai":
-        key = os.environ.get("OPENAI_API_KEY") or ""
-        if not key and spec.base_url is None:
-            raise LLMAuthError(
-                f"--llm {spec} needs an API key: set OPENAI_API_KEY (or use --base-url for a server that needs none)"
-            )
+        key = require_key(spec)
         register_secret(key)
         key = key or _NO_KEY
         http = _http_client(settings.timeout_s, settings.max_concurrency)

@@ -1,0 +1,193 @@
+"""Bad input gets one line and exit status 2, before anything is created; hints are safe to paste; secrets
+inside URLs never reach a file; read-only commands create nothing; in-process models are not throttled."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agent import cli
+from tests.conftest import ROOT
+
+# flag -> hostile values; every one must be refused with one line naming the flag
+HOSTILE: dict[str, list[str]] = {
+    "--trials": ["0", "-3", "nan", "", "x"],
+    "--iterations": ["0", "-1", "1.5"],
+    "--parallel": ["0", "-2"],
+    "--temperature": ["nan", "inf", "-0.1", "2.5", "x"],
+    "--rate-limit": ["nan", "inf", "0", "-1", ""],
+    "--timeout": ["nan", "inf", "0", "-5", "1e9"],
+    "--max-cost": ["nan", "inf", "0", "-1"],
+    "--max-tokens": ["0", "-5", "x"],
+    "--tokens-per-minute": ["0", "-1"],
+    "--price-prompt": ["nan", "inf", "-1"],
+    "--price-completion": ["inf", "-0.5"],
+    "--max-params": ["0", "-1", "x"],
+    "--max-flops": ["0", "-1"],
+    "--population": ["0"],
+    "--sample-size": ["0"],
+    "--candidates": ["0"],
+    "--temperature-schedule": ["foo", "5:9", "1:", "0.1:0.2:0.3", "nan:1"],
+    "--mode": ["bogus"],
+    "--optimizer": ["bogus"],
+    "--history-scope": ["world"],
+    "--tool-calls": ["maybe"],
+    "--model-help": ["sometimes"],
+    "--run-id": ["x; rm -rf ~", "-starts-with-dash", "a/b", "", "x" * 200],
+    "--space": ["nope", ""],
+    "--llm": ["bogus:thing", "openai:m --base-url"],
+}
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str]:
+    try:
+        rc = cli.main(args)
+    except SystemExit as exc:  # argparse refusals
+        rc = int(exc.code or 0)
+    return rc, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flag", "value"), [(f, v) for f, values in HOSTILE.items() for v in values])
+def test_every_hostile_value_is_one_line_and_exit_2_and_creates_nothing(tmp_path, tables, capsys, flag, value):
+    where = tmp_path / "new" / "dir"
+    args = ["--space", "nas_macro", "--db", str(where / "log.sqlite"), flag, value]
+    if flag == "--space":
+        args = ["--db", str(where / "log.sqlite"), "--space", value]
+    rc, err = run_cli(args, capsys)
+    assert rc == 2, err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert "Traceback" not in err
+    assert not where.exists(), "a refused command must create nothing"
+
+
+@pytest.mark.parametrize("command", [["runs"], ["verify"], ["show", "r"], ["replay", "r"]])
+def test_read_only_commands_create_nothing(tmp_path, capsys, command):
+    where = tmp_path / "ghost" / "dir"
+    rc, err = run_cli([*command, "--db", str(where / "x.sqlite")], capsys)
+    assert rc == 2 and err.count("\n") == 1, err
+    assert not (tmp_path / "ghost").exists()
+
+
+def test_a_db_that_is_a_directory_is_one_line(tmp_path, capsys):
+    rc, err = run_cli(["--space", "nas_macro", "--optimizer", "random", "--db", str(tmp_path)], capsys)
+    assert rc in (1, 2) and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_hints_are_quoted_and_name_the_db(tmp_path, tables, capsys):
+    db = str(tmp_path / "my runs" / "log.sqlite")
+    rc, _ = run_cli(["--space", "nas_macro", "--optimizer", "random", "--trials", "1", "--run-id", "r.1",
+                     "--db", db], capsys)
+    assert rc == 0
+    rc, err = run_cli(["--space", "nas_macro", "--optimizer", "random", "--run-id", "r.1", "--db", db], capsys)
+    assert rc == 2
+    hint = err.split("resume it with: ", 1)[1].strip()
+    assert shlex.split(hint) == ["python", "run_agent.py", "resume", "r.1", "--db", db]
+
+
+def test_credentials_in_a_base_url_reach_no_file(tmp_path, tables, capsys):
+    from tests.fake_openai_server import FakeOpenAIServer, reply
+
+    with FakeOpenAIServer(default=reply("[0, 1, 2, 0, 1, 2, 0, 1]")) as server:
+        host = server.base_url.split("://", 1)[1]
+        url = f"http://alice:pa55word-xyz@{host}"
+        db = tmp_path / "log.sqlite"
+        rc, err = run_cli(["--space", "nas_macro", "--mode", "paper", "--llm", "openai:m", "--base-url", url,
+                           "--trials", "1", "--iterations", "2", "--db", str(db)], capsys)
+        assert rc == 0, err
+        assert server.completions
+    written = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert b"pa55word-xyz" not in written and b"alice" not in written
+
+
+def test_key_bearing_query_parameters_are_masked():
+    from storage.redact import redact
+
+    recorded = redact({"base_url": "https://h/v1?api-key=key-123456789&model=m", "note": "a = b ? c"})
+    assert "key-123456789" not in json.dumps(recorded) and "model=m" in recorded["base_url"]
+    assert recorded["note"] == "a = b ? c"
+
+
+def test_in_process_models_are_not_throttled_unless_asked(tmp_path, tables, capsys):
+    # 60 calls at the network default of 5/s would take 12 s; an in-process model has no request rate limit
+    started = time.perf_counter()
+    rc, err = run_cli(["--space", "nas_macro", "--mode", "paper", "--llm", "control:random", "--trials", "6",
+                       "--parallel", "6", "--db", str(tmp_path / "l.sqlite"), "--json"], capsys)
+    assert rc == 0, err
+    from agent.config import RunConfig
+
+    assert RunConfig(space="nas_macro", llm="control:random").request_rate_limit() == 0.0
+    assert RunConfig(space="nas_macro", llm="openai:gpt-4o").request_rate_limit() == 5.0
+    assert RunConfig(space="nas_macro", llm="control:random", rate_limit=2.0).request_rate_limit() == 2.0
+    assert time.perf_counter() - started < 60  # a loose bound: the figure itself is measured in benchmarks/
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path, tables):
+    script = tmp_path / "s.json"
+    from tests.test_search_e2e import valid_answers
+
+    script.write_text(json.dumps([json.dumps(a) for a in valid_answers("nas_macro", 10)]))
+    db = str(tmp_path / "log.sqlite")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_agent.py"), "--space", "nas_macro", "--mode", "paper",
+                             "--llm", f"scripted:{script}", "--trials", "2", "--rate-limit", "3", "--run-id", "t",
+                             "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "run t"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated; resume with: python run_agent.py resume t --db" in err
+    shown = subprocess.run([sys.executable, str(ROOT / "run_agent.py"), "show", "t", "--db", db, "--json"],
+                           capture_output=True, text=True)
+    assert json.loads(shown.stdout)["status"] == "interrupted"
+
+
+def test_replay_of_a_running_run_says_so(tmp_path, tables, capsys):
+    from storage import Event, EventLog
+
+    async def make() -> None:
+        log = await EventLog.open(str(tmp_path / "l.sqlite"))
+        try:
+            await log.append(Event("run.created", "live", {"config": {"space": "nas_macro"}}, effect_key="run/created"))
+            await log.append(Event("run.started", "live", {"pid": os.getpid(), "host": os.uname().nodename}))
+        finally:
+            await log.close()
+
+    import asyncio
+
+    asyncio.run(make())
+    rc, err = run_cli(["replay", "live", "--db", str(tmp_path / "l.sqlite")], capsys)
+    assert rc == 2 and "still running" in err, err
+
+
+def test_unwritable_log_file_falls_back_to_stderr(tmp_path, tables, capsys):
+    db_dir = tmp_path / "ro"
+    db_dir.mkdir()
+    rc, _ = run_cli(["--space", "nas_macro", "--optimizer", "random", "--trials", "1", "--db",
+                     str(db_dir / "l.sqlite")], capsys)
+    assert rc == 0
+    (db_dir / "genius.log").unlink(missing_ok=True)
+    (db_dir / "genius.log").mkdir()  # a log path that cannot be opened as a file
+    rc, err = run_cli(["runs", "--db", str(db_dir / "l.sqlite")], capsys)
+    assert rc == 0 and "Traceback" not in err
+
+
+def test_the_usage_of_retries_is_bounded_by_the_retry_after_cap():
+    from agent.llm.client import LLMSettings
+
+    assert LLMSettings().retry_after_cap_s == 60.0 and LLMSettings().deadline_s <= 3600
+
+
+def test_paths_in_hints_survive_the_shell():
+    from agent.hints import command_hint
+
+    hint = command_hint("resume", "r", db=str(Path("/tmp/a b/it's.sqlite")))
+    assert shlex.split(hint)[-1] == "/tmp/a b/it's.sqlite"
