@@ -6,6 +6,10 @@ the fold keeps each trial's state, prompts are rebuilt every iteration. The mode
 latency recorded for each call (the scripted model answers in-process); the rest is ours.
 
     GENIUS_DATA_DIR=../shared/benchmarks python benchmarks/overhead.py [--trials 100] [--parallel 16]
+
+``--mode agent`` measures the LangChain agent instead (create_agent, its middleware, the journal): one run
+whose model turns each make one lookup call, one whose turns make three; the difference gives the cost of a
+tool call, the rest the cost of a model turn (scripted model, one trial at a time).
 """
 
 from __future__ import annotations
@@ -33,7 +37,11 @@ async def main() -> None:
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--parallel", type=int, default=16)
     ap.add_argument("--space", default="nas_macro")
+    ap.add_argument("--mode", choices=("paper", "agent"), default="paper")
     args = ap.parse_args()
+    if args.mode == "agent":
+        await agent_overhead(args)
+        return
     space = get_space(args.space)
     space.table()  # load outside the timed part
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,6 +71,40 @@ async def main() -> None:
     else:
         # concurrent calls overlap, so the wall time per iteration, model included, bounds our overhead
         print(f"our overhead <= {1000 * wall / n:.3f} ms/iteration wall, model included (target < 2 ms)")
+
+
+async def timed_agent_run(space_name: str, trials: int, iterations: int, per_turn: int, tmp: str) -> tuple[float, int]:
+    """Wall seconds of an agent run whose turns each call the lookup ``per_turn`` times, and its model turns."""
+    space = get_space(space_name)
+    archs = [list(space.from_index(i * 53 % space.size)) for i in range(iterations)]
+    turns = [{"content": "", "tool_calls": [{"name": "lookup_benchmark", "args": {"architecture": a}}
+                                            for a in archs[i:i + per_turn]]} for i in range(0, iterations, per_turn)]
+    script = Path(tmp) / f"agent{per_turn}.json"
+    script.write_text(json.dumps(turns))
+    config = RunConfig(space=space_name, mode="agent", llm=f"scripted:{script}", trials=trials,
+                       iterations=iterations, parallel=1, rate_limit=1e9, seed=0, model_help=False)
+    t0 = time.perf_counter()
+    state = await start_run(config, db=str(Path(tmp) / f"agent{per_turn}.sqlite"))
+    wall = time.perf_counter() - t0
+    assert all(len(t.iterations) == iterations for t in state.trials.values())
+    return wall, trials * len(turns)
+
+
+async def agent_overhead(args: argparse.Namespace) -> None:
+    get_space(args.space).table()
+    trials, iterations = max(1, args.trials // 5), 12
+    with tempfile.TemporaryDirectory() as tmp:
+        await timed_agent_run(args.space, 1, iterations, 1, tmp)  # imports and graph compilation, untimed
+        one, turns_one = await timed_agent_run(args.space, trials, iterations, 1, tmp + "/")
+        three, turns_three = await timed_agent_run(args.space, trials, iterations, 3, tmp + "/.")
+    calls = trials * iterations
+    # one: turns_one x (turn + call); three: turns_three x turn + calls x call
+    per_call = (three - one * turns_three / turns_one) / (calls - turns_three)
+    per_turn = one / turns_one - per_call
+    print(f"agent, {trials} trials x {iterations} evaluations on {args.space}, one trial at a time, scripted model:")
+    print(f"  one lookup per turn: {1000 * one / turns_one:.2f} ms per turn (model turn + its tool call)")
+    print(f"  three lookups per turn: {1000 * three / turns_three:.2f} ms per turn")
+    print(f"  => model turn {1000 * per_turn:.2f} ms, tool call {1000 * per_call:.2f} ms (target < 5 ms per turn)")
 
 
 if __name__ == "__main__":

@@ -57,8 +57,8 @@ PAPER_GPT4 = {"nas_macro": "T=0: ranks 8, 27, 61 (Table 3)", "channel_resnet": "
 NONE = AssistOptions(refuse_repeats=False, sorted_history=False, edit_requests=False, compact_prompt=False,
                      explore_untried=False, ranked_values=False, position_questions=False)
 LISTS = AssistOptions(position_questions=False, compact_prompt=False)
-VARIANTS: dict[str, tuple[str, AssistOptions, bool]] = {
-    # name: (mode, assist options, control model)
+VARIANTS: dict[str, tuple[str, AssistOptions, bool] | tuple[str, AssistOptions, bool, bool]] = {
+    # name: (mode, assist options, control model[, agent's model_help])
     "paper": ("paper", AssistOptions(), False),
     "refuse": ("assisted", replace(NONE, refuse_repeats=True), False),
     "sorted": ("assisted", replace(NONE, sorted_history=True), False),
@@ -77,7 +77,17 @@ VARIANTS: dict[str, tuple[str, AssistOptions, bool]] = {
     # the default before position questions: whole lists with every list behaviour, the paper's long prompt
     "assisted_lists": ("assisted", LISTS, False),
     "control_lists": ("assisted", LISTS, True),
+    # The LangChain agent (the main command): with the small-model help (position questions as middleware,
+    # the default for the embedded model), its control (random valid answers), and without the help
+    # (constrained tool calls: the model writes whole architectures as tool calls).
+    "agent": ("agent", AssistOptions(), False, True),
+    "agent_control": ("agent", AssistOptions(), True, True),
+    "agent_plain": ("agent", AssistOptions(), False, False),
 }
+# Baselines printed beside the variants (--baselines): regularized evolution and local search at 10 and 30
+# evaluations, BASELINE_TRIALS trials each through the same engine (a few ms per trial).
+BASELINES = (("evolution", 10), ("local", 10), ("evolution", 30), ("local", 30))
+BASELINE_TRIALS = 100
 
 
 def bootstrap_ci(values: list[float], rng: np.random.Generator, n: int = 10_000) -> tuple[float, float]:
@@ -87,14 +97,16 @@ def bootstrap_ci(values: list[float], rng: np.random.Generator, n: int = 10_000)
 
 
 async def run_variant(space: str, variant: str, args: argparse.Namespace) -> RunState:
-    mode, assist, control = VARIANTS[variant]
+    spec = VARIANTS[variant]
+    mode, assist, control = spec[0], spec[1], spec[2]
+    model_help = spec[3] if len(spec) > 3 else None
     llm = "control:random" if control else args.llm
     run_id = f"sq-{space}-{variant}-{llm.replace(':', '_').replace('/', '_')}-{args.trials}x{args.iterations}"
     if args.seed:  # another batch of trials (seed 0 keeps the ids of the runs recorded before this suffix)
         run_id += f"-seed{args.seed}"
     config = RunConfig(space=space, mode=mode, assist=assist, llm=llm, trials=args.trials,
                        iterations=args.iterations, temperature=args.temperature, seed=args.seed,
-                       parallel=args.parallel, rate_limit=1000.0)
+                       parallel=args.parallel, rate_limit=1000.0, model_help=model_help)
     log = await EventLog.open(args.db)
     try:
         exists = await log.has_run(run_id)
@@ -184,6 +196,8 @@ async def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--db", default="runs/search_quality.sqlite")
+    ap.add_argument("--baselines", action="store_true",
+                    help="also print regularized evolution and local search at 10 and 30 evaluations per space")
     ap.add_argument("--pool", default="",
                     help="comma list of more logs: also print each row pooled with the finished trials of runs "
                          "there (and in --db) with the same config but trials and seed, e.g. earlier batches")
@@ -194,7 +208,11 @@ async def main() -> None:
     print(f"{'space':18} {'variant':11} {'mean rank [95% CI]':>26} {'median':>7} {'mean acc':>9} {'repeats':>8}"
           f" {'s/iter':>7} {'best-mean':>9}   random best-of-10 (acc / rank); paper GPT-4")
     for space in spaces:
-        for variant in args.variants.split(","):
+        if args.baselines:
+            for optimizer, budget in BASELINES:
+                state = await run_baseline(space, optimizer, budget, args.db)
+                print_row(space, f"{optimizer[:5]}@{budget}", list(state.trials.values()), float("nan"), float("nan"))
+        for variant in [v for v in args.variants.split(",") if v]:
             started = time.perf_counter()
             state = await run_variant(space, variant, args)
             wall = time.perf_counter() - started
@@ -204,6 +222,20 @@ async def main() -> None:
             print_row(space, variant, list(state.trials.values()), spi, hits / choices if choices else float("nan"))
             if args.pool:
                 await print_pooled(space, state, [args.db, *args.pool.split(",")])
+
+
+async def run_baseline(space: str, optimizer: str, budget: int, db: str) -> RunState:
+    run_id = f"sq-{space}-{optimizer}-{BASELINE_TRIALS}x{budget}"
+    log = await EventLog.open(db)
+    try:
+        exists = await log.has_run(run_id)
+    finally:
+        await log.close()
+    if exists:
+        return await load_run(run_id, db=db)
+    config = RunConfig(space=space, optimizer=optimizer, trials=BASELINE_TRIALS, iterations=budget, seed=0,
+                       parallel=16, rate_limit=1000.0)
+    return await start_run(config, db=db, run_id=run_id)
 
 
 async def print_pooled(space: str, state: RunState, dbs: list[str]) -> None:

@@ -1,0 +1,56 @@
+"""Where an embedded run's time goes: send a recorded run's first model calls again to the embedded llama.cpp
+server and print llama.cpp's own timings per call (prompt tokens processed and reused from the cache, prompt
+and generation milliseconds).
+
+    GENIUS_DATA_DIR=../shared/benchmarks python benchmarks/embedded_timings.py RUN_ID --db runs/genius.sqlite \
+        [--calls 15] [--model qwen-1.5b]
+
+The calls go in the recorded order, so the server's prompt cache behaves as it did in the run (after the
+first call, which starts from an empty cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agent.llm.bundled import ensure_bundled
+from agent.llm.embedded import get_server
+from agent.orchestrator import read_run
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run_id")
+    ap.add_argument("--db", default="runs/genius.sqlite")
+    ap.add_argument("--calls", type=int, default=15)
+    ap.add_argument("--model", default="qwen-1.5b")
+    args = ap.parse_args()
+    requests = [e.payload["request"] for e in await read_run(args.run_id, db=args.db)
+                if e.type == "effect.requested" and e.payload["kind"] == "llm" and e.trial == 0][: args.calls]
+    server = get_server(ensure_bundled(args.model), 1)
+    print(f"{'call':>4} {'purpose':>9} {'cached':>7} {'new':>5} {'prompt ms':>10} {'tokens/s':>9} {'gen':>4} "
+          f"{'gen ms':>7} {'wall s':>7}")
+    with httpx.Client(timeout=600) as http:
+        for i, r in enumerate(requests):
+            body = {"model": args.model, "messages": r["messages"], "temperature": r["temperature"],
+                    "seed": r["seed"], "max_tokens": r.get("max_tokens", 256)}
+            if r.get("answer_schema") is not None:
+                body["response_format"] = {"type": "json_schema", "json_schema": {
+                    "name": "answer", "strict": True, "schema": r["answer_schema"]}}
+            started = time.perf_counter()
+            t = http.post(f"{server.base_url}/chat/completions", json=body).json().get("timings", {})
+            print(f"{i:4} {r.get('purpose', ''):>9} {t.get('cache_n', 0):7} {t.get('prompt_n', 0):5} "
+                  f"{t.get('prompt_ms', 0):10.0f} {t.get('prompt_per_second', 0):9.1f} {t.get('predicted_n', 0):4} "
+                  f"{t.get('predicted_ms', 0):7.0f} {time.perf_counter() - started:7.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
