@@ -16,6 +16,7 @@ from rich.console import Console
 
 from agent.config import MODES, OPTIMIZERS, AssistOptions, RunConfig
 from agent.hints import command_hint
+from agent.llm.errors import BudgetExhausted
 from agent.llm.redact import scrub
 from agent.logs import configure_logging, details_hint
 from storage import DEFAULT_DB
@@ -223,6 +224,9 @@ def _log_file(db: str) -> Path:
     return Path(db).resolve().parent / "genius.log" if db != ":memory:" else Path("runs") / "genius.log"
 
 
+# Exit status of a search that stopped at its --max-cost/--max-tokens budget (a normal end, resumable).
+BUDGET_EXIT = 3
+
 # Commands that only read the log: they create no file and no directory, genius.log included.
 READ_ONLY_COMMANDS = ("replay", "runs", "show", "verify", "spaces", "report")
 
@@ -255,6 +259,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         terminated = isinstance(exc, Terminated)
         print(f"{'terminated' if terminated else 'interrupted'}{hint}", file=sys.stderr)
         return 143 if terminated else 130
+    except BudgetExhausted as exc:
+        # The run did what it was asked: stop at the budget. Not an error; resumable with a larger budget.
+        run_id = getattr(args, "run_id", None) or _last_started.get("run_id")
+        which = "--max-tokens N" if "token" in str(exc) else "--max-cost X"
+        hint = f"; continue with a larger budget: {command_hint('resume', run_id, *which.split(), db=db)}" \
+            if run_id else ""
+        print(f"budget reached: {exc}{hint}", file=sys.stderr)
+        return BUDGET_EXIT
     except UserError as exc:
         print(f"error: {scrub(str(exc))}", file=sys.stderr)
         return exc.exit_code

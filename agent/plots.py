@@ -19,6 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from agent import stats
+from storage.errors import UserError
 from storage.fold import RunState
 
 Target = str | os.PathLike[str] | IO[bytes]
@@ -27,7 +28,10 @@ _LEGEND_MAX = 12  # above this many trials a legend is noise; the colours still 
 
 def _save(fig: Figure, path: Target) -> None:
     FigureCanvasAgg(fig)
-    fig.savefig(path, format="png", dpi=110)
+    try:
+        fig.savefig(path, format="png", dpi=110)
+    except OSError as exc:
+        raise UserError(f"cannot write the plot to {path} ({exc.strerror or exc}); pass another --plot PATH") from None
 
 
 def _plain(text: object) -> str:

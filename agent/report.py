@@ -37,7 +37,8 @@ def run_document(state: RunState) -> dict[str, Any]:
         "trials": trials,
         "usage": {"calls": state.calls, "prompt_tokens": state.prompt_tokens,
                   "completion_tokens": state.completion_tokens, "failed_calls": state.failed_calls,
-                  "retries": state.retries, "cost": round(state.cost, 6)},
+                  "retries": state.retries, "requests": state.calls + state.failed_requests,
+                  "failed_requests": state.failed_requests, "cost": round(state.cost, 6)},
     }
 
 
@@ -61,11 +62,18 @@ def summary_lines(state: RunState, *, elapsed_s: float | None, space_size: int |
     evaluations = [it for t in state.trials.values() for it in t.evaluated()]
     repeats = sum(1 for it in evaluations if it.repeat)
     distinct = {tuple(tuple(it.arch or ()) for it in t.evaluated()) for t in state.trials.values()}
-    lines.append(f"evaluations {len(evaluations)}, repeats {repeats}; {len(distinct)} distinct trials of "
-                 f"{len(state.trials)}")
-    timing = f"time {_duration(elapsed_s)}; " if elapsed_s is not None else ""
-    lines.append(f"{timing}LLM calls {state.calls} ({state.failed_calls} failed, {state.retries} retries); tokens "
-                 f"{state.prompt_tokens:,} prompt + {state.completion_tokens:,} completion")
+    lines.append(f"evaluations {len(evaluations)}, repeats {repeats}; trials {len(state.trials)}, "
+                 f"{len(distinct)} distinct")
+    timing = f"time {_duration(elapsed_s)}" if elapsed_s is not None else ""
+    if not state.calls and not state.failed_calls:
+        lines.extend([timing] if timing else [])
+        lines.extend(f"{label}: {command}" for label, command in commands.items())
+        return lines
+    timing += "; " if timing else ""
+    lines.append(f"{timing}LLM calls {state.calls} ({state.failed_calls} failed for good); requests "
+                 f"{state.calls + state.failed_requests} ({state.failed_requests} failed at the server, "
+                 f"{state.retries} retries); tokens {state.prompt_tokens:,} prompt + {state.completion_tokens:,} "
+                 "completion")
     lines.extend(f"{label}: {command}" for label, command in commands.items())
     return lines
 

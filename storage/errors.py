@@ -40,6 +40,11 @@ class UnknownRunError(UserError):
     """No run with that id is in the log."""
 
 
+class DamagedLog(UserError):
+    """The log's file is damaged (cut short, edited outside the project): it is read no further than that and
+    nothing more is appended to it; the message says how to see what is intact."""
+
+
 class IntegrityBug(StorageError):
     """A constraint of the log was violated. This is a bug in our code; it is never retried."""
 

@@ -73,6 +73,7 @@ class RunState:
     calls: int = 0
     failed_calls: int = 0
     retries: int = 0
+    failed_requests: int = 0  # requests the server answered with an error (or never answered), retried or not
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
@@ -118,6 +119,7 @@ def apply_event(state: RunState, e: StoredEvent) -> None:
                 state.completion_tokens += ct
                 state.cost += float(ok.get("cost") or 0.0)
                 state.retries += len(ok.get("attempts") or [])
+                state.failed_requests += len(ok.get("attempts") or [])
                 if trial is not None:
                     trial.llm_calls += 1
                     trial.prompt_tokens += pt
@@ -125,6 +127,10 @@ def apply_event(state: RunState, e: StoredEvent) -> None:
             else:
                 state.failed_calls += 1
                 err = p.get("error") or {}
+                # every attempt of a call that failed for good failed at the server; all but the first were
+                # retries
+                state.retries += max(0, len(err.get("attempts") or []) - 1)
+                state.failed_requests += len(err.get("attempts") or [])
                 state.errors.append(f"trial {e.trial}: {err.get('type')}: {err.get('message')}")
         elif kind == "evaluate" and "ok" in p:
             state.evaluations += 1

@@ -159,7 +159,11 @@ class TrialJournal:
         except BaseException as exc:
             if not _records_failure(exc):
                 raise
-            payload = {"kind": kind, "error": {"type": type(exc).__name__, "message": str(exc)}}
+            error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+            attempts = getattr(exc, "attempts", None)
+            if isinstance(attempts, list) and attempts:  # what the server saw of a call that failed for good
+                error["attempts"] = attempts
+            payload = {"kind": kind, "error": error}
         await self._j.sink.append(self._event("effect.completed", payload, res_key))
         return _unwrap(kind, as_stored_json(payload))
 

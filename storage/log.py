@@ -31,7 +31,15 @@ from typing import Any
 
 import aiosqlite
 
-from storage.errors import GeniusError, IntegrityBug, NewerSchemaError, NotAnEventLog, StorageError, UserError
+from storage.errors import (
+    DamagedLog,
+    GeniusError,
+    IntegrityBug,
+    NewerSchemaError,
+    NotAnEventLog,
+    StorageError,
+    UserError,
+)
 from storage.events import Event, StoredEvent, canonical_json, stored_event, upcast
 
 SCHEMA_VERSION = 1
@@ -123,10 +131,18 @@ class _Pending:
     future: asyncio.Future[list[StoredEvent | None]]
 
 
-def _row_to_event(row: Sequence[Any]) -> StoredEvent:
+# Events whose chain is checked before the first append of a process (a truncated file loses its last pages).
+TAIL_CHECKED = 256
+
+
+def _row_to_event(row: Sequence[Any], path: str = "") -> StoredEvent:
     seq, run_id, trial, step, type_, key, version, ts, payload, hash_ = row
-    return stored_event(seq, type_, run_id, upcast(type_, version, json.loads(payload)), trial, step, key, version,
-                        ts, hash_)
+    try:
+        decoded = json.loads(payload)
+    except (ValueError, TypeError):
+        raise DamagedLog(f"{path or 'the log'} is damaged: event {seq} (run {run_id}) cannot be read; see what is "
+                         f"intact with: python run_agent.py verify --db {path or 'PATH'}") from None
+    return stored_event(seq, type_, run_id, upcast(type_, version, decoded), trial, step, key, version, ts, hash_)
 
 
 def _map_sqlite_error(exc: BaseException, path: str) -> GeniusError:
@@ -284,9 +300,32 @@ class EventLog:
     async def _load_tail(self) -> None:
         # Until this log held the writer lock another process (or EventLog) may have appended, so the tail
         # read at open() and any effect keys cached since may be stale.
-        row = await (await self._conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")).fetchone()
-        self._last_seq, self._last_hash = (int(row[0]), str(row[1])) if row is not None else (0, GENESIS_HASH)
+        rows = await (await self._conn.execute(
+            f"SELECT {_COLUMNS} FROM events ORDER BY seq DESC LIMIT {TAIL_CHECKED + 1}")).fetchall()
+        self._check_tail(list(reversed(rows)))
+        self._last_seq, self._last_hash = (int(rows[0][0]), str(rows[0][9])) if rows else (0, GENESIS_HASH)
         self._keys.clear()
+
+    def _check_tail(self, rows: list[Sequence[Any]]) -> None:
+        """Refuse to append after a damaged end (a file cut short, a lost WAL): the newest TAIL_CHECKED events
+        (a few pages of the file) must decode and chain to each other. The full check is ``verify``."""
+        if not rows:
+            return
+        prev = GENESIS_HASH if int(rows[0][0]) == 1 else str(rows[0][9])
+        checked = rows if int(rows[0][0]) == 1 else rows[1:]
+        expected = int(checked[0][0]) if checked else 0
+        for seq, run_id, trial, step, type_, key, version, ts, payload, stored in checked:
+            try:
+                json.loads(payload)
+                intact = seq == expected and event_hash(
+                    prev, seq, run_id, trial, step, type_, key, version, ts, payload) == stored
+            except (ValueError, TypeError):
+                intact = False
+            if not intact:
+                raise DamagedLog(f"{self.path} is damaged near its end (event {seq}); nothing more is appended to "
+                                 f"it. See what is intact with: python run_agent.py verify --db {self.path}; then "
+                                 "restore a copy or pass another --db PATH")
+            prev, expected = stored, seq + 1
 
     async def _write_loop(self) -> None:
         tail_loaded = False
@@ -392,7 +431,7 @@ class EventLog:
             rows = await cur.fetchall()
         except sqlite3.Error as exc:
             raise _map_sqlite_error(exc, self.path) from exc
-        return [_row_to_event(r) for r in rows]
+        return [_row_to_event(r, self.path) for r in rows]
 
     async def run_ids(self) -> list[str]:
         """Run ids in the order the runs were created."""

@@ -191,3 +191,69 @@ def test_paths_in_hints_survive_the_shell():
 
     hint = command_hint("resume", "r", db=str(Path("/tmp/a b/it's.sqlite")))
     assert shlex.split(hint)[-1] == "/tmp/a b/it's.sqlite"
+
+
+def run_cli_json(args: list[str], capsys) -> tuple[int, dict, str]:
+    rc = cli.main(args)
+    captured = capsys.readouterr()
+    lines = [line for line in captured.out.splitlines() if not line.startswith("run ")]
+    return rc, (json.loads("\n".join(lines)) if rc == 0 else {}), captured.err
+
+
+def test_the_usage_counts_requests_as_the_server_saw_them(tmp_path, tables, capsys):
+    from tests.fake_openai_server import FakeOpenAIServer, error, reply
+
+    answers = iter(["[0, 1, 2, 0, 1, 2, 0, 1]", "[1, 1, 2, 0, 1, 2, 0, 1]", "[2, 1, 2, 0, 1, 2, 0, 1]",
+                    "[0, 0, 2, 0, 1, 2, 0, 1]"])
+    with FakeOpenAIServer(default=reply(lambda body: next(answers))) as server:
+        # call 1: two 500s, then a reply; call 2: 500 five times (it fails for good); then replies
+        server.enqueue(error(500), error(500), reply("[2, 2, 2, 2, 2, 2, 2, 2]"), *[error(500)] * 5)
+        rc, doc, err = run_cli_json(["--space", "nas_macro", "--mode", "paper", "--llm", "openai:m", "--base-url",
+                                     server.base_url, "--trials", "1", "--iterations", "3", "--db",
+                                     str(tmp_path / "log.sqlite"), "--json"], capsys)
+        seen = server.completions
+    assert rc == 0, err
+    usage = doc["usage"]
+    failed_at_server = sum(1 for r in seen if r.behaviour == "error")
+    assert usage["requests"] == len(seen)
+    assert usage["failed_requests"] == failed_at_server == 7
+    assert usage["failed_calls"] == 1 and usage["retries"] == 2 + 4
+
+
+def test_a_budget_stop_is_a_normal_end_with_its_own_exit_status(tmp_path, tables, capsys):
+    from tests.test_search_e2e import valid_answers
+
+    script = tmp_path / "s.json"
+    script.write_text(json.dumps([json.dumps(a) for a in valid_answers("nas_macro", 10)]))
+    rc = cli.main(["--space", "nas_macro", "--mode", "paper", "--llm", f"scripted:{script}", "--trials", "1",
+                   "--max-tokens", "50", "--run-id", "b", "--db", str(tmp_path / "l.sqlite")])
+    err = capsys.readouterr().err
+    assert rc == cli.BUDGET_EXIT == 3, err
+    assert "budget reached: LLM token budget spent" in err and "resume b --max-tokens N --db" in err
+    assert "error" not in err.lower().split("budget reached")[0]
+
+
+def test_a_plot_that_cannot_be_written_is_one_line(tmp_path, tables, capsys):
+    rc, _ = run_cli(["--space", "nas_macro", "--optimizer", "random", "--trials", "1", "--run-id", "p", "--db",
+                     str(tmp_path / "l.sqlite")], capsys)
+    assert rc == 0
+    rc, err = run_cli(["show", "p", "--db", str(tmp_path / "l.sqlite"), "--plot", "/nonexistent/dir/p.png"], capsys)
+    assert rc == 2 and err.count("\n") == 1 and "--plot" in err, err
+
+
+def test_a_log_cut_short_is_named_damaged_and_refused_for_appends(tmp_path, tables, capsys):
+    db = tmp_path / "l.sqlite"
+    rc, _ = run_cli(["--space", "nas_macro", "--optimizer", "random", "--trials", "3", "--db", str(db)], capsys)
+    assert rc == 0
+    with open(db, "r+b") as fh:
+        fh.truncate(db.stat().st_size - 300)
+    for command in (["runs"], ["--space", "nas_macro", "--optimizer", "random", "--trials", "1"]):
+        rc, err = run_cli([*command, "--db", str(db)], capsys)
+        assert rc == 2 and err.count("\n") == 1 and "damaged" in err and "verify --db" in err, err
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("SELECT COUNT(*) FROM events WHERE type = 'run.created'").fetchone()[0] == 1
+    finally:
+        con.close()
