@@ -300,9 +300,9 @@ class EventLog:
     async def _load_tail(self) -> None:
         # Until this log held the writer lock another process (or EventLog) may have appended, so the tail
         # read at open() and any effect keys cached since may be stale.
-        rows = await (await self._conn.execute(
-            f"SELECT {_COLUMNS} FROM events ORDER BY seq DESC LIMIT {TAIL_CHECKED + 1}")).fetchall()
-        self._check_tail(list(reversed(rows)))
+        rows = list(await (await self._conn.execute(
+            f"SELECT {_COLUMNS} FROM events ORDER BY seq DESC LIMIT {TAIL_CHECKED + 1}")).fetchall())
+        self._check_tail(rows[::-1])
         self._last_seq, self._last_hash = (int(rows[0][0]), str(rows[0][9])) if rows else (0, GENESIS_HASH)
         self._keys.clear()
 
