@@ -306,7 +306,7 @@ class EventLog:
         self._last_seq, self._last_hash = (int(rows[0][0]), str(rows[0][9])) if rows else (0, GENESIS_HASH)
         self._keys.clear()
 
-    def _check_tail(self, rows: list[Sequence[Any]]) -> None:
+    def _check_tail(self, rows: Sequence[Sequence[Any]]) -> None:
         """Refuse to append after a damaged end (a file cut short, a lost WAL): the newest TAIL_CHECKED events
         (a few pages of the file) must decode and chain to each other. The full check is ``verify``."""
         if not rows:
