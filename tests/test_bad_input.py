@@ -257,3 +257,45 @@ def test_a_log_cut_short_is_named_damaged_and_refused_for_appends(tmp_path, tabl
         assert con.execute("SELECT COUNT(*) FROM events WHERE type = 'run.created'").fetchone()[0] == 1
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("args", [
+    ["compare", "--space", "nas_macro", "--trials", "0"],
+    ["compare", "--space", "nas_macro", "--iterations", "-1"],
+    ["compare", "--space", "nope"],
+    ["compare", "--space", "nas_macro", "--optimizers", "random,annealing"],
+    ["compare", "--space", "nas_macro", "--parallel", "0"],
+    ["resume", "r", "--timeout", "inf"],
+    ["resume", "r", "--max-cost", "nan"],
+    ["resume", "r", "--rate-limit", "0"],
+    ["resume", "r", "--timeout", "0"],
+    ["resume", "r", "--max-tokens", "-5"],
+    ["show", "r", "--plot", "DIR"],
+    ["show", "missing"],
+    ["replay", "missing"],
+    ["report", "missing", "--html", "DIR/r.html"],
+    ["report", "r", "--html", "DIR"],
+    ["spaces", "--data-dir", "DIR/none"],
+])
+def test_other_commands_refuse_hostile_values_in_one_line(tmp_path, tables, capsys, args):
+    db = tmp_path / "l.sqlite"
+    rc, _ = run_cli(["--space", "nas_macro", "--optimizer", "random", "--trials", "1", "--iterations", "2",
+                     "--run-id", "r", "--db", str(db)], capsys)
+    assert rc == 0
+    # make r resumable: a run left interrupted by a crash has no ending event
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    con.execute("DROP TRIGGER events_no_delete")
+    con.execute("DELETE FROM events WHERE type = 'run.finished'")
+    con.commit()
+    con.close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    args = [a.replace("DIR", str(tmp_path)) for a in args]
+    rc, err = run_cli([*args, "--db", str(db)] if args[0] != "spaces" else args, capsys)
+    if args[0] == "spaces":  # an empty data directory is not an error: the table says what is missing
+        assert rc == 0
+        return
+    assert rc == 2, err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
