@@ -391,3 +391,24 @@ async def test_bad_script_files(tmp_path: Path, content: str, match: str) -> Non
 async def test_missing_script_file(tmp_path: Path) -> None:
     with pytest.raises(LLMSpecError, match="not found"):
         await LLMClient.open(parse_llm_spec(f"scripted:{tmp_path / 'nope.json'}"), LLMSettings())
+
+
+async def test_a_long_retry_after_is_capped(server: FakeOpenAIServer) -> None:
+    client = await open_client(server, retry_after_cap_s=0.3)
+    server.enqueue(error(429, retry_after=3600), reply("after the cap"))
+    started = time.monotonic()
+    r = await client.chat(USER, trial=0)
+    await client.aclose()
+    assert r.content == "after the cap" and 0.3 <= r.attempts[0]["wait_s"] < 1.0
+    assert time.monotonic() - started < 10
+
+
+async def test_a_call_gives_up_at_its_deadline(server: FakeOpenAIServer) -> None:
+    # every attempt hangs past its timeout; the deadline ends the call, however many attempts are left
+    client = await open_client(server, timeout_s=0.4, deadline_s=1.0, max_attempts=50)
+    server.set_default(hang(5.0))
+    started = time.monotonic()
+    with pytest.raises(LLMCallFailed):
+        await client.chat(USER, trial=0)
+    await client.aclose()
+    assert time.monotonic() - started < 3.0
