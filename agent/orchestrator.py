@@ -103,7 +103,7 @@ async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, li
     """Start a new run and carry it to the end (or until interrupted, leaving it resumable)."""
     config = _check_config(config)
     run_id = check_run_id(run_id) if run_id is not None else new_run_id()
-    config = replace(config, code_version=config.code_version or code_version())
+    config = replace(config, code_version=config.code_version or await asyncio.to_thread(code_version))
     if config.obfuscate and config.obfuscation_seed is None:
         config = replace(config, obfuscation_seed=secrets.randbits(31) if config.seed is None else config.seed)
     log_ = await EventLog.open(db)
@@ -199,8 +199,12 @@ async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: li
                    replay: bool, listener: Listener | None) -> RunState:
     journal = Journal(run_id, sink, recorded, replay=replay)
     if not replay:
+        # Every execution records the code it ran (git runs off the event loop), so a run resumed on another
+        # commit shows it mixed versions.
+        version = await asyncio.to_thread(code_version)
         await sink.append(Event("run.started", run_id, {"pid": os.getpid(), "host": socket.gethostname(),
-                                                        "mode": "resume" if recorded else "live"}))
+                                                        "mode": "resume" if recorded else "live",
+                                                        "code_version": version}))
     space = get_space(config.space, config.data_dir)
     strategy = make_strategy(config)
     evaluator = make_evaluator(config)

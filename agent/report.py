@@ -39,6 +39,7 @@ def run_document(state: RunState) -> dict[str, Any]:
                   "completion_tokens": state.completion_tokens, "failed_calls": state.failed_calls,
                   "retries": state.retries, "requests": state.calls + state.failed_requests,
                   "failed_requests": state.failed_requests, "cost": round(state.cost, 6)},
+        "code_versions": list(state.code_versions),
     }
 
 
@@ -64,16 +65,18 @@ def summary_lines(state: RunState, *, elapsed_s: float | None, space_size: int |
     distinct = {tuple(tuple(it.arch or ()) for it in t.evaluated()) for t in state.trials.values()}
     lines.append(f"evaluations {len(evaluations)}, repeats {repeats}; trials {len(state.trials)}, "
                  f"{len(distinct)} distinct")
-    timing = f"time {_duration(elapsed_s)}" if elapsed_s is not None else ""
-    if not state.calls and not state.failed_calls:
-        lines.extend([timing] if timing else [])
-        lines.extend(f"{label}: {command}" for label, command in commands.items())
-        return lines
-    timing += "; " if timing else ""
-    lines.append(f"{timing}LLM calls {state.calls} ({state.failed_calls} failed for good); requests "
-                 f"{state.calls + state.failed_requests} ({state.failed_requests} failed at the server, "
-                 f"{state.retries} retries); tokens {state.prompt_tokens:,} prompt + {state.completion_tokens:,} "
-                 "completion")
+    usage = []
+    if elapsed_s is not None:
+        usage.append(f"time {_duration(elapsed_s)}")
+    if state.calls or state.failed_calls:
+        usage.append(f"LLM calls {state.calls} ({state.failed_calls} failed for good); requests "
+                     f"{state.calls + state.failed_requests} ({state.failed_requests} failed at the server, "
+                     f"{state.retries} retries); tokens {state.prompt_tokens:,} prompt + "
+                     f"{state.completion_tokens:,} completion")
+    if usage:
+        lines.append("; ".join(usage))
+    if len(state.code_versions) > 1:
+        lines.append(f"code versions: {', '.join(state.code_versions)} (the run was resumed on other code)")
     lines.extend(f"{label}: {command}" for label, command in commands.items())
     return lines
 

@@ -56,19 +56,43 @@ class DivergenceError(GeniusError):
         self.key = key
         self.recorded = recorded
         self.requested = requested
+        path, was, now = first_difference(recorded, requested)
         super().__init__(
-            f"divergence at {key}: the log recorded\n  {_short(recorded)}\nbut the code now asks\n"
-            f"  {_short(requested)}\n(the prompt, strategy or code changed since the run was recorded; "
-            "replay and resume need the same code and configuration)"
+            f"divergence at {key}: first difference at {path or 'the top'}: the log recorded {was} but the code "
+            f"now asks {now} (the prompt, strategy or code changed since the run was recorded; replay and "
+            "resume need the same code and configuration)"
         )
+
+
+def first_difference(a: Any, b: Any, path: str = "") -> tuple[str, str, str]:
+    """Where ``a`` and ``b`` (JSON-like) first differ: the path into them and both values there, shortened
+    around the first differing character when they are long strings."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            if k not in a or k not in b:
+                return f"{path}.{k}", _show(a.get(k, "<absent>")), _show(b.get(k, "<absent>"))
+            if a[k] != b[k]:
+                return first_difference(a[k], b[k], f"{path}.{k}")
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+            if x != y:
+                return first_difference(x, y, f"{path}[{i}]")
+        if len(a) != len(b):
+            return f"{path} (length)", str(len(a)), str(len(b))
+    if isinstance(a, str) and isinstance(b, str):
+        i = next((n for n, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+        start = max(0, i - 40)
+        return f"{path} (character {i})", _show(a[start:i + 60], start > 0), _show(b[start:i + 60], start > 0)
+    return path, _show(a), _show(b)
+
+
+def _show(value: Any, cut: bool = False, limit: int = 120) -> str:
+    import json
+
+    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else json.dumps(value)
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return ("..." + text) if cut else text
 
 
 class ReplayMissingEffect(GeniusError):
     """Replay reached an effect the log has no result for (the run was interrupted there)."""
-
-
-def _short(value: Any, limit: int = 600) -> str:
-    import json
-
-    text = json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -73,6 +73,7 @@ class RunState:
     calls: int = 0
     failed_calls: int = 0
     retries: int = 0
+    code_versions: list[str] = field(default_factory=list)  # of every execution, in order (resumes included)
     failed_requests: int = 0  # requests the server answered with an error (or never answered), retried or not
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -164,6 +165,9 @@ def apply_event(state: RunState, e: StoredEvent) -> None:
         state.status = "created"
     elif t == "run.started":
         state.executions += 1
+        version = p.get("code_version")
+        if version and version not in state.code_versions:
+            state.code_versions.append(str(version))
         state.status = "running"
         state.last_pid = p.get("pid")
         state.last_host = p.get("host")

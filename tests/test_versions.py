@@ -1,0 +1,53 @@
+"""Every execution records its code version, a run resumed on other code says so, and a divergence names
+where the two requests first differ."""
+
+from __future__ import annotations
+
+from agent.report import summary_lines
+from storage.errors import DivergenceError
+from storage.events import StoredEvent
+from storage.fold import fold_run
+
+
+def event(seq: int, type_: str, payload: dict) -> StoredEvent:
+    return StoredEvent(seq=seq, type=type_, run_id="r", payload=payload, trial=None, step=None, effect_key=None,
+                       schema_version=1, ts=float(seq), hash="")
+
+
+def test_a_run_resumed_on_other_code_shows_both_versions():
+    events = [event(1, "run.created", {"config": {"space": "nas_macro"}}),
+              event(2, "run.started", {"pid": 1, "host": "h", "mode": "live", "code_version": "0.1.0+aaa"}),
+              event(3, "run.interrupted", {"reason": "killed"}),
+              event(4, "run.started", {"pid": 2, "host": "h", "mode": "resume", "code_version": "0.1.0+bbb"}),
+              event(5, "run.started", {"pid": 3, "host": "h", "mode": "resume", "code_version": "0.1.0+bbb"})]
+    state = fold_run("r", events)
+    assert state.code_versions == ["0.1.0+aaa", "0.1.0+bbb"]
+    lines = summary_lines(state, elapsed_s=None, space_size=None, commands={})
+    assert any("code versions: 0.1.0+aaa, 0.1.0+bbb" in line for line in lines)
+    one = fold_run("r", events[:2])
+    assert not any("code versions" in line for line in summary_lines(one, elapsed_s=None, space_size=None,
+                                                                    commands={}))
+
+
+async def test_the_cli_records_the_code_version_of_each_execution(tmp_path, tables):
+    from agent.config import RunConfig
+    from agent.orchestrator import start_run
+    from storage import EventLog
+
+    db = str(tmp_path / "l.sqlite")
+    state = await start_run(RunConfig(space="nas_macro", optimizer="random", trials=1, iterations=2), db=db)
+    log = await EventLog.open(db, create=False)
+    try:
+        started = [e.payload for e in await log.read(state.run_id) if e.type == "run.started"]
+    finally:
+        await log.close()
+    assert started and started[0]["code_version"].startswith("0.1.0")
+
+
+def test_a_divergence_shows_where_the_requests_first_differ():
+    long = "x" * 800
+    recorded = {"messages": [{"role": "user", "content": long + " take option 1"}], "seed": 4}
+    asked = {"messages": [{"role": "user", "content": long + " take option 2"}], "seed": 4}
+    text = str(DivergenceError("t0/s3/llm", recorded, asked))
+    assert "first difference at .messages[0].content (character 813)" in text
+    assert "option 1" in text and "option 2" in text and len(text) < 600
