@@ -18,12 +18,12 @@ from rich.console import Console
 from agent import orchestrator
 from agent.cli import Terminated, config_from_args, note_run_id, print_json
 from agent.hints import command_hint
-from agent.report import paper_table, run_document, runs_json, runs_table, summary_lines
+from agent.report import paper_table, run_document, runs_json, runs_table, space_info, summary_lines
 from agent.ui import LivePresenter, PlainPresenter
 from storage import DEFAULT_DB, EventLog, RunState
 from storage.log import VerifyReport
 from tools.errors import UserError
-from tools.spaces import get_space, list_spaces
+from tools.spaces import list_spaces
 
 
 def _console() -> Console:
@@ -67,22 +67,6 @@ def _presenter(args: argparse.Namespace, trials: int, iterations: int) -> Any:
     return PlainPresenter(sys.stdout)
 
 
-def _optimum(state: RunState) -> tuple[float, int] | None:
-    try:
-        space = get_space(str(state.config.get("space")), state.config.get("data_dir"))
-        _, ev = space.optimum()
-        return ev.test_accuracy, int(ev.rank or 1)
-    except Exception:  # showing a run must not need the table
-        return None
-
-
-def _space_size(state: RunState) -> int | None:
-    try:
-        return get_space(str(state.config.get("space")), state.config.get("data_dir")).size
-    except Exception:  # showing a run must not need the space's data
-        return None
-
-
 def _next_commands(args: argparse.Namespace, state: RunState) -> dict[str, str]:
     """What to run next, quoted so that pasting it is safe."""
     db = getattr(args, "db", str(DEFAULT_DB))
@@ -97,9 +81,10 @@ def _print_result(args: argparse.Namespace, state: RunState, elapsed_s: float | 
         print_json(run_document(state))
         return
     console = _console()
-    console.print(paper_table(state, optimum=_optimum(state)))
+    optimum, size = space_info(state)
+    console.print(paper_table(state, optimum=optimum))
     console.print(f"status {state.status}")
-    for line in summary_lines(state, elapsed_s=elapsed_s, space_size=_space_size(state),
+    for line in summary_lines(state, elapsed_s=elapsed_s, space_size=size,
                               commands=_next_commands(args, state)):
         console.print(line, highlight=False, markup=False)
 
@@ -172,7 +157,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
     if args.plot:
         from agent.plots import plot_run
 
-        plot_run(state, args.plot, optimum=_optimum(state))
+        plot_run(state, args.plot, optimum=space_info(state)[0])
     _print_result(args, state)
     return 0
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from agent import plots
 from agent.compare import reference_index, sample_of, summarize
+from agent.report import space_info
 from storage.fold import IterationState, RunState
 
 _CSS = """
@@ -49,25 +50,6 @@ def _png(draw: Callable[[io.BytesIO], None]) -> str:
 
 def _acc(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
-
-
-def space_info(state: RunState) -> tuple[tuple[float, int] | None, int | None]:
-    """The optimum (reported accuracy, rank) and size of the run's space; None for what cannot be read.
-
-    A report must not need the benchmark table: without it the optimum column and the top-k shares go.
-    """
-    try:
-        from tools.spaces import get_space
-
-        space = get_space(str(state.config.get("space")), state.config.get("data_dir"))
-        size = space.size
-    except Exception:
-        return None, None
-    try:
-        _, ev = space.optimum()
-        return (ev.test_accuracy, int(ev.rank or 1)), size
-    except Exception:
-        return None, size
 
 
 def _config_table(state: RunState) -> str:

@@ -87,6 +87,17 @@ def _check_config(config: RunConfig) -> RunConfig:
                    model_help=config.resolved_model_help())
 
 
+def space_facts(config: RunConfig) -> dict[str, Any]:
+    """What showing or replaying the run needs to know of its space, recorded at creation so that neither
+    needs the benchmark table: its size and, where a table is used, its optimum."""
+    space = get_space(config.space, config.data_dir)
+    facts: dict[str, Any] = {"size": space.size}
+    if config.evaluator == "table":
+        _, best = space.optimum()
+        facts["optimum"] = {"test_accuracy": best.test_accuracy, "rank": int(best.rank or 1)}
+    return facts
+
+
 def _check_recorded(run_id: str, recorded_config: dict[str, Any]) -> None:
     """Refuse runs this version cannot re-execute exactly, naming the version that can."""
     if recorded_config.get("mode") == "agent" and "model_help" not in recorded_config:
@@ -120,7 +131,8 @@ async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, li
                     and not config.structured_output):
                 raise UserError(f"the model {config.llm} can neither call tools nor answer to a JSON schema, one of "
                                 "which --mode agent needs; use --model-help on, or --mode paper, with this model")
-        await log_.append(Event("run.created", run_id, {"config": config.to_json()}, effect_key="run/created"))
+        await log_.append(Event("run.created", run_id, {"config": config.to_json(), "space": space_facts(config)},
+                                effect_key="run/created"))
         if on_run_id is not None:
             on_run_id(run_id)
         return await _execute(log_, run_id, config, [], llm=llm, replay=False, listener=listener)

@@ -43,6 +43,30 @@ def run_document(state: RunState) -> dict[str, Any]:
     }
 
 
+def space_info(state: RunState) -> tuple[tuple[float, int] | None, int | None]:
+    """The optimum (reported accuracy, rank) and size of the run's space; None for what is not known.
+
+    Recorded in the run since this version, so showing or replaying needs no table, no cache and no network;
+    for older runs the table is read where it can be, and without it the optimum column goes.
+    """
+    facts = state.space_facts
+    if facts:
+        best = facts.get("optimum")
+        optimum = (float(best["test_accuracy"]), int(best["rank"])) if best else None
+        return optimum, int(facts["size"]) if facts.get("size") else None
+    try:
+        from tools.spaces import get_space
+
+        space = get_space(str(state.config.get("space")), state.config.get("data_dir"))
+    except Exception:
+        return None, None
+    try:
+        _, ev = space.optimum()
+        return (ev.test_accuracy, int(ev.rank or 1)), space.size
+    except Exception:  # no table here: show the run without the optimum
+        return None, space.size
+
+
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

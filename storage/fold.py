@@ -73,6 +73,8 @@ class RunState:
     calls: int = 0
     failed_calls: int = 0
     retries: int = 0
+    # recorded at creation: the space's size and optimum, so showing a run needs no table (empty: older logs)
+    space_facts: dict[str, Any] = field(default_factory=dict)
     code_versions: list[str] = field(default_factory=list)  # of every execution, in order (resumes included)
     failed_requests: int = 0  # requests the server answered with an error (or never answered), retried or not
     prompt_tokens: int = 0
@@ -161,6 +163,7 @@ def apply_event(state: RunState, e: StoredEvent) -> None:
         trial.reason = str(p.get("reason", ""))
     elif t == "run.created":
         state.config = dict(p.get("config") or {})
+        state.space_facts = dict(p.get("space") or {})
         state.created_ts = e.ts
         state.status = "created"
     elif t == "run.started":

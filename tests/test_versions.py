@@ -51,3 +51,38 @@ def test_a_divergence_shows_where_the_requests_first_differ():
     text = str(DivergenceError("t0/s3/llm", recorded, asked))
     assert "first difference at .messages[0].content (character 813)" in text
     assert "option 1" in text and "option 2" in text and len(text) < 600
+
+
+def test_replay_and_show_need_nothing_but_the_log(tmp_path, tables):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    from tests.test_search_e2e import valid_answers
+
+    a = valid_answers("channel_resnet", 3)
+    script = tmp_path / "s.json"
+    script.write_text(json.dumps([{"content": "", "tool_calls": [{"name": "lookup_benchmark",
+                                                                  "args": {"architecture": x}}]} for x in a]))
+    db = str(tmp_path / "l.sqlite")
+
+    def cli(*args: str, offline: bool) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ)
+        if offline:  # no tables, an empty cache, and every download refused at once
+            env.update(GENIUS_DATA_DIR=str(tmp_path / "empty"), XDG_CACHE_HOME=str(tmp_path / "cache"),
+                       GENIUS_DATA_URL="http://127.0.0.1:9")
+        return subprocess.run([sys.executable, str(ROOT / "run_agent.py"), *args], capture_output=True, text=True,
+                              env=env, timeout=120)
+
+    made = cli("--space", "channel_resnet", "--llm", f"scripted:{script}", "--trials", "1", "--iterations", "3",
+               "--run-id", "o", "--db", db, offline=False)
+    assert made.returncode == 0, made.stderr
+    replay = cli("replay", "o", "--db", db, offline=True)
+    assert replay.returncode == 0, replay.stderr
+    assert "replay matches" in replay.stdout and "93.89" in replay.stdout  # the optimum, from the log
+    assert "of 16,384" in replay.stdout
+    show = cli("show", "o", "--db", db, offline=True)
+    assert show.returncode == 0 and "93.89" in show.stdout, show.stderr
+    assert not (tmp_path / "cache").exists()
