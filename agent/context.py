@@ -17,6 +17,7 @@ import numpy as np
 from agent.config import RunConfig
 from agent.llm.usage import price
 from agent.views import ModelView, make_view
+from storage.errors import GeniusError
 from storage.events import StoredEvent
 from storage.fold import IterationState, RunState, TrialState, apply_event
 from storage.journal import EffectFailed, TrialJournal, as_stored_json
@@ -39,6 +40,10 @@ class Evaluator(Protocol):
     name: str
 
     async def evaluate(self, space: SearchSpace, arch: Arch, *, seed: int) -> dict[str, Any]: ...
+
+
+class EvaluationFailed(GeniusError):
+    """An evaluation raised (out of memory, a NaN, a worker that kept dying): recorded as its result."""
 
 
 class BudgetSpent(Exception):
@@ -262,7 +267,12 @@ class TrialContext:
         space, evaluator, seed = self.space, self.evaluator, self.seed
 
         async def run() -> dict[str, Any]:
-            return await evaluator.evaluate(space, arch, seed=seed)
+            try:
+                return await evaluator.evaluate(space, arch, seed=seed)
+            except GeniusError:
+                raise  # ours: a user's mistake or a storage error stops the run; the rest is already recordable
+            except Exception as exc:  # the candidate's own failure: recorded as the evaluation's result
+                raise EvaluationFailed(f"{type(exc).__name__}: {exc}") from exc
 
         request = {"arch": list(arch), "key": space.key(arch), "evaluator": evaluator.name}
         result = await self.journal.effect("evaluate", request, run)
@@ -284,10 +294,28 @@ class TrialContext:
             payload.update(extra)
         await self._record("iteration.completed", payload)
 
-    async def fail_iteration(self, reason: str, *, attempts: int, status: str = "failed") -> None:
+    async def fail_iteration(self, reason: str, *, attempts: int, status: str = "failed",
+                             arch: Arch | None = None) -> None:
+        """Record an iteration without a result (no usable answer, or the evaluation of ``arch`` failed)."""
         await self._record("iteration.completed", {
-            "iteration": self.iterations_done, "status": status, "arch": None, "attempts": attempts,
-            "reason": reason})
+            "iteration": self.iterations_done, "status": status, "arch": list(arch) if arch is not None else None,
+            "attempts": attempts, "reason": reason})
+
+    async def evaluate_and_record(self, arch: Arch, *, attempts: int = 1,
+                                  extra: dict[str, Any] | None = None) -> tuple[Evaluation, bool] | None:
+        """Evaluate ``arch`` and record the iteration: ``(evaluation, repeat)``, or None when the evaluation
+        failed (a training that ran out of memory, diverged, a worker that kept dying). A failure is recorded
+        with its error and the iteration marked failed; it costs the evaluation, the trial goes on, and resume
+        and replay return the recorded failure instead of trying again."""
+        try:
+            evaluation, repeat = await self.evaluate(arch)
+        except EffectFailed as exc:
+            # EvaluationFailed's message already names the original error type
+            why = exc.message if exc.error_type == EvaluationFailed.__name__ else f"{exc.error_type}: {exc.message}"
+            await self.fail_iteration(f"evaluation failed: {why}", attempts=attempts, arch=arch)
+            return None
+        await self.complete_iteration(arch, evaluation, repeat=repeat, attempts=attempts, extra=extra)
+        return evaluation, repeat
 
     async def reject(self, *, kind: str, answer: str, message: str, attempt: int) -> None:
         """Record that an answer could not be used (invalid, a refused repeat, over a constraint)."""

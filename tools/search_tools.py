@@ -60,9 +60,12 @@ class SearchSession(Protocol):
 
     def previous(self, arch: Arch) -> IterationState | None: ...
 
-    async def evaluate(self, arch: Arch) -> tuple[Evaluation, bool]: ...
+    async def evaluate_and_record(self, arch: Arch) -> tuple[Evaluation, bool] | None:
+        """Evaluate and record the iteration: (evaluation, repeat), or None when the evaluation failed (recorded
+        as a failed iteration, which used the evaluation)."""
+        ...
 
-    async def complete_iteration(self, arch: Arch, evaluation: Evaluation, *, repeat: bool) -> None: ...
+    def last_failure(self) -> str: ...
 
     async def reject(self, *, kind: str, answer: str, message: str, attempt: int) -> None: ...
 
@@ -122,8 +125,11 @@ async def evaluate_tool_call(session: SearchSession, rules: ToolRules, architect
                    f"Evaluations left: {session.budget_left}.")
         await session.reject(kind="repeat", answer=answer, message=message, attempt=1)
         return message
-    evaluation, repeat = await session.evaluate(arch)
-    await session.complete_iteration(arch, evaluation, repeat=repeat)
+    done = await session.evaluate_and_record(arch)
+    if done is None:
+        return (f"The evaluation of {session.show(arch)} failed ({session.last_failure()}); it used one evaluation. "
+                f"Propose another architecture. Evaluations left: {session.budget_left}.")
+    evaluation, repeat = done
     facts = []
     if evaluation.params is not None:
         facts.append(f"{evaluation.params:,} parameters")

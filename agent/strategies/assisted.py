@@ -229,9 +229,8 @@ class AssistedStrategy:
                     await ctx.finish("failed", proposal.failed)
                     return
                 continue
-            evaluation, repeat = await ctx.evaluate(proposal.arch)
-            await ctx.complete_iteration(proposal.arch, evaluation, repeat=repeat, attempts=attempts,
-                                         extra={"refusals": refusals, "temperature": temp})
+            await ctx.evaluate_and_record(proposal.arch, attempts=attempts,
+                                          extra={"refusals": refusals, "temperature": temp})
         await ctx.finish("finished")
 
     async def propose_by_position(self, ctx: TrialContext, temperature: float,
@@ -269,8 +268,7 @@ class AssistedStrategy:
                     await ctx.finish("failed", reason)
                     return
                 continue
-            evaluation, repeat = await ctx.evaluate(arch)
-            await ctx.complete_iteration(arch, evaluation, repeat=repeat, attempts=questions, extra={
+            await ctx.evaluate_and_record(arch, attempts=questions, extra={
                 "temperature": temp, "best_mean_choices": choices.best_mean,
                 "positions": len(ctx.view.position_names)})
         await ctx.finish("finished")

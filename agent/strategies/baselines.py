@@ -32,9 +32,9 @@ def _mutate(ctx: TrialContext, arch: Arch) -> Arch:
 
 
 async def _evaluate(ctx: TrialContext, arch: Arch) -> float:
-    evaluation, repeat = await ctx.evaluate(arch)
-    await ctx.complete_iteration(arch, evaluation, repeat=repeat)
-    return evaluation.accuracy
+    """The accuracy of ``arch``, recorded; a failed evaluation is recorded too and ranks below every result."""
+    done = await ctx.evaluate_and_record(arch)
+    return done[0].accuracy if done is not None else float("-inf")
 
 
 class RandomSearch:

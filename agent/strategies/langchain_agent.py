@@ -58,11 +58,12 @@ class TrialSession:
     def previous(self, arch: Arch) -> Any:
         return self.ctx.previous(arch)
 
-    async def evaluate(self, arch: Arch) -> tuple[Evaluation, bool]:
-        return await self.ctx.evaluate(arch)
+    async def evaluate_and_record(self, arch: Arch) -> tuple[Evaluation, bool] | None:
+        return await self.ctx.evaluate_and_record(arch)
 
-    async def complete_iteration(self, arch: Arch, evaluation: Evaluation, *, repeat: bool) -> None:
-        await self.ctx.complete_iteration(arch, evaluation, repeat=repeat)
+    def last_failure(self) -> str:
+        failed = [it for it in self.ctx.state.iterations if it.status == "failed"]
+        return failed[-1].reason.removeprefix("evaluation failed: ") if failed else "unknown error"
 
     async def reject(self, *, kind: str, answer: str, message: str, attempt: int) -> None:
         await self.ctx.reject(kind=kind, answer=answer, message=message, attempt=attempt)

@@ -110,8 +110,7 @@ class PaperStrategy:
                 await ctx.finish("failed", proposal.failed)
                 return False
             return True
-        evaluation, repeat = await ctx.evaluate(proposal.arch)
-        await ctx.complete_iteration(proposal.arch, evaluation, repeat=repeat, attempts=proposal.attempts)
+        await ctx.evaluate_and_record(proposal.arch, attempts=proposal.attempts)
         return True
 
 

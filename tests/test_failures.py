@@ -1,0 +1,84 @@
+"""A candidate whose evaluation fails is a recorded failure, not the end of the run: the iteration is marked
+failed (x), the model is told, the trial goes on, and resume and replay return the recorded failure.
+
+The failing hardware is outside the process, so it is stood in for: the table lookup raises the error a GPU
+that ran out of memory raises, for the widest architectures only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent.evaluators import TableEvaluator
+from agent.orchestrator import replay_run, resume_run, start_run
+from agent.report import paper_table, run_document
+from storage import EventLog
+from tests.test_search_e2e import cfg, llm_requests, valid_answers, write_script
+from tools.spaces import get_space
+
+
+@pytest.fixture
+def wide_channels_run_out_of_memory(monkeypatch):
+    calls = []
+    real = TableEvaluator.evaluate
+
+    async def evaluate(self, space, arch, *, seed):
+        calls.append(tuple(arch))
+        if space.family == "channel" and arch[3] == max(space.positions[3]):
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return await real(self, space, arch, seed=seed)
+
+    monkeypatch.setattr(TableEvaluator, "evaluate", evaluate)
+    return calls
+
+
+def wide(arch: list[int]) -> list[int]:
+    space = get_space("channel_resnet")
+    return [*arch[:3], max(space.positions[3]), *arch[4:]]
+
+
+@pytest.mark.parametrize("mode", ["paper", "agent"])
+async def test_a_failing_evaluation_is_recorded_and_the_trial_goes_on(tmp_path, tables, mode,
+                                                                      wide_channels_run_out_of_memory):
+    a = valid_answers("channel_resnet", 3)
+    a = [x for x in a if x[3] != 512] + [x for x in valid_answers("channel_resnet", 9) if x[3] != 512]
+    plan = [a[0], wide(a[1]), a[2]]
+    if mode == "paper":
+        replies = [json.dumps(x) for x in plan]
+    else:
+        replies = [{"content": "", "tool_calls": [{"name": "lookup_benchmark", "args": {"architecture": x}}]}
+                   for x in plan]
+    db = str(tmp_path / "l.sqlite")
+    state = await start_run(cfg(space="channel_resnet", mode=mode, trials=2, iterations=3, parallel=2,
+                                llm=write_script(tmp_path / "s.json", replies)), db=db)
+    assert state.status == "finished"
+    for trial in state.trials.values():
+        assert trial.status == "finished"
+        assert [it.status for it in trial.iterations] == ["ok", "failed", "ok"]
+        assert "CUDA out of memory" in trial.iterations[1].reason
+        assert trial.iterations[1].arch == plan[1]
+    table = paper_table(state)
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(table)
+    assert " x" in console.export_text()
+    if mode == "agent":
+        told = (await llm_requests(db, state.run_id))[2]["messages"][-1]["content"]
+        assert "failed (RuntimeError: CUDA out of memory" in told and "Evaluations left: 1" in told
+    evaluations = len(wide_channels_run_out_of_memory)
+    assert evaluations == 6
+    # replay and resume return the recorded failure: nothing is evaluated again
+    replayed = await replay_run(state.run_id, db=db)
+    assert run_document(replayed)["trials"] == run_document(state)["trials"]
+    again = await resume_run(state.run_id, db=db)
+    assert run_document(again)["trials"] == run_document(state)["trials"]
+    assert len(wide_channels_run_out_of_memory) == evaluations
+    log = await EventLog.open(db, create=False)
+    try:
+        failed = [e for e in await log.read(state.run_id)
+                  if e.type == "effect.completed" and e.payload["kind"] == "evaluate" and "error" in e.payload]
+    finally:
+        await log.close()
+    assert len(failed) == 2 and failed[0].payload["error"]["type"] == "EvaluationFailed"
