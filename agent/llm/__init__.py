@@ -10,7 +10,8 @@ Public interface::
 
 from __future__ import annotations
 
-from agent.llm.client import LLMClient, LLMSettings
+from typing import Any
+
 from agent.llm.errors import (
     BudgetExhausted,
     LLMAuthError,
@@ -24,6 +25,18 @@ from agent.llm.parsing import extract_list
 from agent.llm.redact import redact_processor
 from agent.llm.reply import LLMReply
 from agent.llm.spec import DEFAULT_SPEC, LLMSpec, parse_llm_spec
+
+
+
+def __getattr__(name: str) -> Any:
+    # The client imports langchain and openai (about 1.4 s): commands that show runs never need it, so it is
+    # imported when first asked for rather than with the package.
+    if name in ("LLMClient", "LLMSettings"):
+        from agent.llm import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'agent.llm' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_SPEC",
