@@ -31,7 +31,7 @@ class ParsedAnswer:
 
 def answer_name(space: SearchSpace) -> str:
     """What the prompts call an answer: "operation ID list" or "channel list"."""
-    return "channel list" if space.family == "channel" else "operation ID list"
+    return space.answer_name
 
 
 def example_answer(space: SearchSpace) -> str:

@@ -7,16 +7,18 @@ import asyncio
 import contextlib
 import csv
 import io
+import json
 import os
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rich.console import Console
 
 from agent import orchestrator
-from agent.cli import Terminated, config_from_args, note_run_id, print_json
+from agent.flags import config_from_args
 from agent.hints import command_hint
 from agent.report import paper_table, run_document, runs_json, runs_table, space_info, summary_lines
 from agent.ui import LivePresenter, PlainPresenter
@@ -26,13 +28,34 @@ from tools.errors import UserError
 from tools.spaces import list_spaces
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the run is recorded as interrupted and the resume command printed."""
+
+
+# The run id of the search started in this process, for the Ctrl-C hint.
+_last_started: dict[str, str] = {}
+
+
+def last_started_run() -> str | None:
+    return _last_started.get("run_id")
+
+
+def note_run_id(run_id: str, *, json_mode: bool) -> None:
+    _last_started["run_id"] = run_id
+    print(f"run {run_id}", file=sys.stderr if json_mode else sys.stdout, flush=True)
+
+
+def print_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+
+
 def _console() -> Console:
     # Pipes and files get a wide console: the paper-style table has 12 columns.
     return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 async def dispatch(args: argparse.Namespace) -> int:
-    handler = globals()[f"cmd_{args.command}"]
+    handler = HANDLERS[args.command]
     # SIGTERM ends a command as Ctrl-C does: the running command is cancelled (a search records its
     # interruption and stays resumable), then Terminated reaches the command line, which prints the hint.
     loop = asyncio.get_running_loop()
@@ -250,3 +273,17 @@ async def cmd_report(args: argparse.Namespace) -> int:
         raise UserError(f"cannot write {args.html}: {exc.strerror}; pass --html with a writable path") from exc
     print(f"wrote {args.html} ({len(states)} run{'s' if len(states) != 1 else ''})")
     return 0
+
+
+# The command table: every command the parser knows, and the function that runs it.
+HANDLERS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
+    "search": cmd_search,
+    "resume": cmd_resume,
+    "replay": cmd_replay,
+    "runs": cmd_runs,
+    "show": cmd_show,
+    "verify": cmd_verify,
+    "spaces": cmd_spaces,
+    "compare": cmd_compare,
+    "report": cmd_report,
+}

@@ -25,7 +25,7 @@ class TableEvaluator:
 
 def builder_family(space: SearchSpace) -> str:
     """The builder family (tools.builders) of a space."""
-    return space.name if space.family == "channel" else space.family
+    return space.builder
 
 
 class TrainingEvaluator:

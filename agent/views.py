@@ -36,24 +36,14 @@ class PlainView:
         self.position_names = space.position_names
 
     def system_prompt(self) -> str:
-        from agent.strategies.paper import system_prompt
-
-        return system_prompt(self.space)
+        return self.space.paper_system_prompt()
 
     def space_prompt(self) -> str:
-        from agent.strategies.paper import space_prompt
-
-        return space_prompt(self.space)
+        return self.space.paper_user_prompt()
 
     def compact_prompt(self) -> str:
         """A short description of the space (a few hundred tokens, against the paper's ~1,000)."""
-        space = self.space
-        if space.family == "channel":
-            options = "\n".join(f"{name}: {', '.join(map(str, opts))}" for name, opts in
-                                zip(space.position_names, space.positions, strict=True))
-            example = ", ".join(str(opts[1]) for opts in space.positions)
-            return render(f"assisted/compact_{space.name}", options=options, example=example)
-        return render(f"assisted/compact_{space.family}")
+        return self.space.compact_prompt()
 
     def answer_schema(self) -> dict[str, Any]:
         return self.space.answer_schema()

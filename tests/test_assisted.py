@@ -179,7 +179,7 @@ async def test_compact_prompt_is_short_and_names_every_option(tmp_path, tables):
 
 
 def test_assist_flag_parsing():
-    from agent.cli import _assist_options
+    from agent.flags import _assist_options
     from tools.errors import UserError
 
     on = ("refuse_repeats", "sorted_history", "edit_requests", "explore_untried", "ranked_values", "compact_prompt",

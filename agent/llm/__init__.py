@@ -27,7 +27,6 @@ from agent.llm.reply import LLMReply
 from agent.llm.spec import DEFAULT_SPEC, LLMSpec, parse_llm_spec
 
 
-
 def __getattr__(name: str) -> Any:
     # The client imports langchain and openai (about 1.4 s): commands that show runs never need it, so it is
     # imported when first asked for rather than with the package.

@@ -12,7 +12,6 @@ says no further improvement is possible and proposes nothing ends the trial (Tab
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from agent.answers import example_answer
@@ -23,21 +22,12 @@ from tools.spaces.base import SearchSpace
 
 
 def space_prompt(space: SearchSpace) -> str:
-    """The space description of the paper's user prompt (Appendix A.2 / B.2 / C.2)."""
-    if space.family == "nas_macro":
-        return render("paper/nas_macro_user")
-    if space.family == "channel":
-        options = "\n".join(f"{name}: {json.dumps(list(opts))}," for name, opts in
-                            zip(space.position_names, space.positions, strict=True))
-        first, last = space.positions[0], space.positions[-1]
-        example = f"{first[0]}, {space.positions[1][2]}, ..., {last[1]}"
-        template = "paper/channel_mobilenet_user" if space.name.endswith("mobilenet") else "paper/channel_resnet_user"
-        return render(template, channel_options=options, example=example)
-    return render("paper/nb201_user")
+    """The space description of the paper's user prompt (Appendix A.2 / B.2 / C.2): the space's own."""
+    return space.paper_user_prompt()
 
 
 def system_prompt(space: SearchSpace) -> str:
-    return render("paper/nb201_system" if space.family == "nb201" else "paper/nas_macro_system")
+    return space.paper_system_prompt()
 
 
 def task_prompt(ctx: TrialContext, *, compact: bool = False) -> str:
@@ -59,7 +49,7 @@ class PaperStrategy:
     name = "genius-paper"
 
     async def run(self, ctx: TrialContext) -> None:
-        if ctx.space.family == "nb201":
+        if ctx.space.conversation == "growing":
             await self._growing_chat(ctx)
         else:
             await self._rebuilt_conversation(ctx)

@@ -32,15 +32,17 @@ from tools.builders.macro import MacroNet
 from tools.builders.nb201 import NB201Net
 from tools.errors import UserError
 from tools.evaluation import Arch
+from tools.spaces.nas_macro import NasMacroSpace
+from tools.spaces.nb201 import NB201Space
 
 FAMILIES: tuple[str, ...] = ("nas_macro", "channel_resnet", "channel_mobilenet", "nb201")
 
-# Allowed values per position, per family.
+# Allowed values per position, per family: the spaces' own (tools.spaces), not declared a second time.
 CHOICES: dict[str, tuple[tuple[int, ...], ...]] = {
-    "nas_macro": ((0, 1, 2),) * 8,
+    "nas_macro": NasMacroSpace.positions,
     "channel_resnet": RESNET_OPTIONS,
     "channel_mobilenet": MOBILENET_OPTIONS,
-    "nb201": ((0, 1, 2, 3, 4),) * 6,
+    "nb201": NB201Space.positions,
 }
 
 

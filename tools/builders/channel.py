@@ -15,12 +15,14 @@ import torch
 from torch import nn
 
 from tools.builders.blocks import BottleneckResidualBlock, Classifier, InvertedResidual, conv_bn_relu
+from tools.spaces.channel import ChannelMobileNetSpace, ChannelResNetSpace
 
-# Allowed width per index and the table key's base (digit_i = channels_i / base_i).
-RESNET_OPTIONS: tuple[tuple[int, ...], ...] = ((64, 128, 192, 256),) * 3 + ((128, 256, 384, 512),) * 4
-RESNET_BASE: tuple[int, ...] = (64, 64, 64, 128, 128, 128, 128)
-MOBILENET_BASE: tuple[int, ...] = (32, 192, 192, 192, 64, 384, 256)
-MOBILENET_OPTIONS: tuple[tuple[int, ...], ...] = tuple(tuple(b * d for d in (1, 2, 3, 4)) for b in MOBILENET_BASE)
+# The spaces own their channel options and the table's base widths; the builders take them from there.
+RESNET_OPTIONS: tuple[tuple[int, ...], ...] = ChannelResNetSpace.positions
+RESNET_BASE: tuple[int, ...] = ChannelResNetSpace.base
+MOBILENET_OPTIONS: tuple[tuple[int, ...], ...] = ChannelMobileNetSpace.positions
+MOBILENET_BASE: tuple[int, ...] = ChannelMobileNetSpace.base
+
 STEM_STRIDE = 2
 
 

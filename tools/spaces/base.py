@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from prompts import render
 from tools.data import DataLocation, find_data_file, resolve_data_file
 from tools.errors import DataFileError, UserError
 from tools.evaluation import Arch, Evaluation
@@ -86,7 +87,7 @@ class SearchSpace:
     """
 
     name: str
-    family: str  # "nas_macro" | "channel" | "nb201"
+    family: str  # "nas_macro" | "channel" | "nb201" (decisions on it belong to tools/spaces only)
     benchmark: str  # human name, e.g. "NAS-Bench-Macro (CIFAR-10)"
     positions: tuple[tuple[int, ...], ...]  # allowed values per position, as the prompt shows them
     position_names: tuple[str, ...]
@@ -96,6 +97,28 @@ class SearchSpace:
     table_file: str  # relative path of the benchmark table (see tools.data)
     ranks_file: str | None = None  # optional derived paper-rank table
     value_kind: str = "operation ids"  # how the answer's values are called in messages
+
+    # ---- its face: how the space is shown to a model (the prompts' texts live in prompts/) -----------------
+    answer_name: str = "operation ID list"  # what the prompts call an answer
+    # The paper's conversation for this space: "rebuilt" every iteration with every result (Appendices A-B),
+    # or one "growing" chat with Algorithm 1's feedback (Appendix C, NAS-Bench-201).
+    conversation: str = "rebuilt"
+    builder: str  # the tools.builders family that builds its networks
+    # The paper's system and user prompts and the compact description (templates under prompts/).
+    paper_system_template: str = "paper/nas_macro_system"
+    paper_user_template: str
+    compact_template: str
+
+    def paper_user_prompt(self) -> str:
+        """The space description of the paper's user prompt (Appendix A.2 / B.2 / C.2)."""
+        return render(self.paper_user_template)
+
+    def paper_system_prompt(self) -> str:
+        return render(self.paper_system_template)
+
+    def compact_prompt(self) -> str:
+        """A short description of the space (a few hundred tokens, against the paper's ~1,000)."""
+        return render(self.compact_template)
 
     def __init__(self, location: DataLocation) -> None:
         self.location = location

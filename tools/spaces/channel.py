@@ -6,6 +6,9 @@ GENIUS code used (see shared/benchmarks/channel-bench-macro/README.md).
 
 from __future__ import annotations
 
+import json
+
+from prompts import render
 from tools.spaces.digits import DigitKeySpace
 
 
@@ -25,6 +28,20 @@ class ChannelSpace(DigitKeySpace):
     reported_metric = "test accuracy"
     digit_offset = 1
     accuracy_column = "mean"
+    answer_name = "channel list"
+
+    def paper_user_prompt(self) -> str:
+        options = "\n".join(f"{name}: {json.dumps(list(opts))}," for name, opts in
+                            zip(self.position_names, self.positions, strict=True))
+        first, last = self.positions[0], self.positions[-1]
+        example = f"{first[0]}, {self.positions[1][2]}, ..., {last[1]}"
+        return render(self.paper_user_template, channel_options=options, example=example)
+
+    def compact_prompt(self) -> str:
+        options = "\n".join(f"{name}: {', '.join(map(str, opts))}" for name, opts in
+                            zip(self.position_names, self.positions, strict=True))
+        example = ", ".join(str(opts[1]) for opts in self.positions)
+        return render(self.compact_template, options=options, example=example)
 
 
 class ChannelResNetSpace(ChannelSpace):
@@ -36,6 +53,9 @@ class ChannelResNetSpace(ChannelSpace):
     positions = _options(base)
     table_file = "channel-bench-macro/Results_ResNet.json"
     ranks_file = "channel-bench-macro/ranks_ResNet.csv"
+    builder = "channel_resnet"
+    paper_user_template = "paper/channel_resnet_user"
+    compact_template = "assisted/compact_channel_resnet"
 
 
 class ChannelMobileNetSpace(ChannelSpace):
@@ -47,3 +67,6 @@ class ChannelMobileNetSpace(ChannelSpace):
     positions = _options(base)
     table_file = "channel-bench-macro/Results_MobileNet.json"
     ranks_file = "channel-bench-macro/ranks_MobileNet.csv"
+    builder = "channel_mobilenet"
+    paper_user_template = "paper/channel_mobilenet_user"
+    compact_template = "assisted/compact_channel_mobilenet"

@@ -27,3 +27,6 @@ class NasMacroSpace(DigitKeySpace):
     table_file = "nas-bench-macro/nas-bench-macro_cifar10.json"
     ranks_file = "nas-bench-macro/ranks.csv"
     accuracy_column = "mean_acc"
+    builder = "nas_macro"
+    paper_user_template = "paper/nas_macro_user"
+    compact_template = "assisted/compact_nas_macro"

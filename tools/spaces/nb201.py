@@ -28,6 +28,11 @@ class NB201Space(SearchSpace):
     value_names = dict(enumerate(OPS))  # noqa: RUF012 - class-level constant, never mutated
     searched_metric = "validation accuracy"
     reported_metric = "test accuracy"
+    conversation = "growing"
+    builder = "nb201"
+    paper_system_template = "paper/nb201_system"
+    paper_user_template = "paper/nb201_user"
+    compact_template = "assisted/compact_nb201"
 
     def key(self, arch: Arch) -> str:
         return _TEMPLATE.format(*(OPS[o] for o in self._options(arch)))

@@ -1,0 +1,210 @@
+"""The command line's flags: the parser of every command, and the RunConfig a search's flags make."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+from typing import Any
+
+from agent.config import MODES, OPTIMIZERS, AssistOptions, RunConfig
+from storage import DEFAULT_DB
+from tools.errors import UserError
+
+# The paper samples at temperature 0; elsewhere trials must differ, which a local model does at 0.7 (the
+# temperature every small-model measurement in the README used).
+PAPER_TEMPERATURE = 0.0
+DEFAULT_TEMPERATURE = 0.7
+
+COMMANDS = ("search", "resume", "replay", "runs", "show", "verify", "spaces", "compare", "report")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # exit 2 with one line, as for every bad input
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _db_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default=str(DEFAULT_DB), help=f"event log file (default {DEFAULT_DB})")
+
+
+def _search_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--space", required=True, help="search space (python run_agent.py spaces lists them)")
+    p.add_argument("--llm", default="embedded", help="embedded[:qwen-1.5b|qwen-0.5b|smollm2|PATH.gguf] | "
+                   "openai:MODEL | scripted:FILE.json (default embedded = embedded:qwen-1.5b)")
+    p.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint for openai:MODEL")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="genius")
+    p.add_argument("--mode", choices=MODES, default="agent",
+                   help="agent (default): the LangChain agent with its tools; paper: the paper's method; "
+                        "assisted: the position-question loop without the agent")
+    p.add_argument("--model-help", choices=("auto", "on", "off"), default="auto",
+                   help="agent mode: ask one position at a time (auto: on for the embedded model and control:random)")
+    p.add_argument("--history-scope", choices=("trial", "run", "space"), default="trial",
+                   help="agent mode: what the history tool shows (default this trial; run: every trial of this run; "
+                        "space: every run on this space in the log)")
+    p.add_argument("--tool-calls", choices=("auto", "native", "json"), default="auto",
+                   help="agent mode: native tool_calls, or a JSON-schema constrained reply turned into a tool call "
+                        "(auto: json for the embedded model)")
+    p.add_argument("--trials", type=_positive_int, default=3)
+    p.add_argument("--iterations", type=_positive_int, default=10)
+    p.add_argument("--temperature", type=_float, default=None,
+                   help=f"sampling temperature (default {PAPER_TEMPERATURE} in paper mode, as the paper; "
+                        f"{DEFAULT_TEMPERATURE} otherwise, so that trials differ)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--parallel", type=_positive_int, default=1, help="trials at once, sharing one LLM client")
+    p.add_argument("--rate-limit", type=_float, default=None,
+                   help="LLM requests per second, shared by the run's trials (default 5 for a network endpoint, "
+                        "none for an in-process model)")
+    p.add_argument("--tokens-per-minute", type=int, default=None, help="LLM token rate limit (shared)")
+    p.add_argument("--max-tokens", type=int, default=None, help="stop new LLM calls after this many tokens")
+    p.add_argument("--max-cost", type=_float, default=None, help="stop new LLM calls after this cost")
+    p.add_argument("--price-prompt", type=_float, default=0.0, help="price per 1,000 prompt tokens (for cost)")
+    p.add_argument("--price-completion", type=_float, default=0.0, help="price per 1,000 completion tokens")
+    p.add_argument("--timeout", type=_float, default=600.0, help="seconds per LLM request attempt")
+    p.add_argument("--data-dir", default=None, help="benchmark tables (else $GENIUS_DATA_DIR, cache, download)")
+    p.add_argument("--evaluator", choices=("table", "train"), default="table")
+    p.add_argument("--dataset", default="cifar10", help="--evaluator train: cifar10 | cifar100 | PATH.npz")
+    p.add_argument("--train-data-dir", default=None, help="--evaluator train: where the dataset lives")
+    p.add_argument("--epochs", type=_positive_int, default=None)
+    p.add_argument("--batch-size", type=_positive_int, default=None)
+    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--ray-address", default=None)
+    p.add_argument("--gpus-per-eval", type=_float, default=None)
+    p.add_argument("--max-params", type=int, default=None)
+    p.add_argument("--max-flops", type=int, default=None)
+    p.add_argument("--obfuscate", action="store_true", help="neutral names, permuted positions (contamination probe)")
+    p.add_argument("--population", type=_positive_int, default=5, help="regularized evolution population")
+    p.add_argument("--sample-size", type=_positive_int, default=3, help="regularized evolution tournament size")
+    p.add_argument("--assist", default="all",
+                   help="assisted mode behaviours: all (position_questions, compact_prompt; "
+                        "for whole-list requests refuse_repeats, sorted_history, edit_requests, explore_untried, "
+                        "ranked_values; results_in_question: by default on for named operations, off "
+                        "for channel widths) | "
+                        "none | a comma list of those | no-NAME,... to switch defaults off")
+    p.add_argument("--candidates", type=_positive_int, default=1, help="assisted: answers sampled per iteration")
+    p.add_argument("--temperature-schedule", default="", help="assisted: START:END linear over iterations")
+    p.add_argument("--run-id", default=None)
+    _db_arg(p)
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="run_agent.py", description="GENIUS: a language model searches neural architectures.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    _search_args(sub.add_parser("search", help="start a search (the default command)"))
+    for name, text in (("resume", "continue an interrupted run"), ("replay", "re-execute a run from its log")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("run_id")
+        _db_arg(p)
+        p.add_argument("--json", action="store_true")
+        if name == "resume":  # how the endpoint is reached and the budget may change; what is asked may not
+            p.add_argument("--base-url", default=None, help="a new OpenAI-compatible endpoint for the run's model")
+            p.add_argument("--timeout", type=_float, default=None, help="seconds per LLM request attempt")
+            p.add_argument("--rate-limit", type=_float, default=None, help="LLM requests per second (shared)")
+            p.add_argument("--max-cost", type=_float, default=None, help="a new cost budget for the whole run")
+            p.add_argument("--max-tokens", type=int, default=None, help="a new token budget for the whole run")
+    p = sub.add_parser("runs", help="table of runs")
+    _db_arg(p)
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("show", help="a run's per-iteration table")
+    p.add_argument("run_id")
+    _db_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--csv", action="store_true", help="one row per evaluation")
+    p.add_argument("--plot", default=None, help="write accuracy/rank per iteration to this PNG")
+    p = sub.add_parser("compare", help="run (or reuse) one run per optimizer and compare them")
+    p.add_argument("--space", required=True, help="search space (python run_agent.py spaces lists them)")
+    p.add_argument("--optimizers", default="genius,random,evolution,local",
+                   help=f"comma list of {','.join(OPTIMIZERS)}; compared against genius, else the first")
+    p.add_argument("--trials", type=_positive_int, default=10)
+    p.add_argument("--iterations", type=_positive_int, default=10)
+    p.add_argument("--llm", default="embedded", help="genius only (as for search)")
+    p.add_argument("--base-url", default=None, help="genius only: OpenAI-compatible endpoint")
+    p.add_argument("--mode", choices=MODES, default="paper", help="genius only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--parallel", type=_positive_int, default=1, help="trials at once within each run")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--reuse", action="store_true",
+                   help="take the newest finished run of the same protocol in --db instead of a new one")
+    p.add_argument("--plot", default=None, help="write the best-so-far rank curves to this PNG")
+    _db_arg(p)
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p = sub.add_parser("report", help="one self-contained HTML page for one or more runs")
+    p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    _db_arg(p)
+    p.add_argument("--html", required=True, help="write the page to this file")
+    p = sub.add_parser("verify", help="check the log's hash chain")
+    _db_arg(p)
+    p = sub.add_parser("spaces", help="list the search spaces")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def _assist_options(text: str, candidates: int, schedule: str) -> AssistOptions:
+    """``all`` (the defaults) | ``none`` | names to switch on (``a,b``) | defaults less some (``no-a,no-b``).
+    A behaviour the defaults leave to the space (results_in_question) is forced on or off by naming it."""
+    defaults = AssistOptions()
+    # Every on/off behaviour of AssistOptions, so a behaviour added there is reachable here too.
+    names = tuple(f.name for f in dataclasses.fields(AssistOptions) if f.type in (bool, "bool", "bool | None"))
+    items = [s.strip().replace("-", "_") for s in text.split(",") if s.strip()]
+    if items == ["all"]:
+        flags = {n: getattr(defaults, n) for n in names}
+    elif items == ["none"]:
+        flags = dict.fromkeys(names, False)
+    else:
+        negative = all(i.startswith("no_") for i in items)
+        flags = {n: getattr(defaults, n) for n in names} if negative else dict.fromkeys(names, False)
+        for item in items:
+            key = item.removeprefix("no_") if negative else item
+            if key not in flags:
+                raise UserError(f"--assist: unknown behaviour {item!r}; use all, none, or names from "
+                                f"{', '.join(names)} (all with no- to switch them off)")
+            flags[key] = not negative
+    return AssistOptions(candidates=candidates, temperature_schedule=schedule, **flags)
+
+
+def config_from_args(a: argparse.Namespace) -> RunConfig:
+    train: dict[str, Any] = {"dataset": a.dataset}
+    for key, value in (("data_dir", a.train_data_dir), ("epochs", a.epochs), ("batch_size", a.batch_size)):
+        if value is not None:
+            train[key] = value
+    if a.executor != "local":
+        train.update(executor=a.executor, ray_address=a.ray_address, gpus_per_eval=a.gpus_per_eval)
+    temperature = a.temperature
+    if temperature is None:
+        temperature = PAPER_TEMPERATURE if a.mode == "paper" else DEFAULT_TEMPERATURE
+    return RunConfig(
+        space=a.space, optimizer=a.optimizer, mode=a.mode, llm=a.llm, base_url=a.base_url, trials=a.trials,
+        iterations=a.iterations, temperature=temperature, seed=a.seed, parallel=a.parallel,
+        model_help={"auto": None, "on": True, "off": False}[a.model_help], tool_calls=a.tool_calls,
+        history_scope=a.history_scope,
+        rate_limit=a.rate_limit, tokens_per_minute=a.tokens_per_minute, evaluator=a.evaluator,
+        data_dir=a.data_dir, max_params=a.max_params,
+        max_flops=a.max_flops, obfuscate=a.obfuscate, population=a.population, sample_size=a.sample_size,
+        max_tokens=a.max_tokens, max_cost=a.max_cost, request_timeout_s=a.timeout,
+        price_prompt_per_1k=a.price_prompt, price_completion_per_1k=a.price_completion,
+        train=train if a.evaluator == "train" else {},
+        assist=_assist_options(a.assist, a.candidates, a.temperature_schedule))
