@@ -48,8 +48,9 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-async def open_llm(config: RunConfig) -> Any:
-    """The one shared, rate-limited client of a run."""
+async def open_llm(config: RunConfig, spent: RunState | None = None) -> Any:
+    """The one shared, rate-limited client of a run. ``spent``: the run so far (a resume), whose recorded tokens
+    count against the budget, so a budget holds across any number of resumes."""
     from agent.llm.client import LLMClient, LLMSettings
     from agent.llm.spec import parse_llm_spec
 
@@ -61,7 +62,9 @@ async def open_llm(config: RunConfig) -> Any:
                            price_prompt_per_1k=config.price_prompt_per_1k,
                            price_completion_per_1k=config.price_completion_per_1k,
                            max_concurrency=max(1, config.parallel),
-                           tools={"native": True, "json": False}.get(config.tool_calls))
+                           tools={"native": True, "json": False}.get(config.tool_calls),
+                           spent_prompt_tokens=spent.prompt_tokens if spent is not None else 0,
+                           spent_completion_tokens=spent.completion_tokens if spent is not None else 0)
     return await LLMClient.open(spec, settings)
 
 
@@ -172,7 +175,7 @@ async def resume_run(run_id: str, *, db: str, listener: Listener | None = None,
             raise UserError(f"run {run_id}'s base URL held credentials, which were not recorded; resume it with "
                             f"--base-url URL: {command_hint('resume', run_id, '--base-url', 'URL', db=db)}")
         if config.uses_llm:
-            llm = await open_llm(config)
+            llm = await open_llm(config, spent=state)
         if changes:
             await log_.append(Event("run.reconfigured", run_id, {"changes": changes}))
         return await _execute(log_, run_id, config, recorded, llm=llm, replay=False, listener=listener)

@@ -299,3 +299,36 @@ def test_other_commands_refuse_hostile_values_in_one_line(tmp_path, tables, caps
     assert rc == 2, err
     assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_budget_holds_across_resumes_and_resume_raises_it(tmp_path, tables, capsys):
+    from tests.test_search_e2e import valid_answers
+
+    script = tmp_path / "s.json"
+    script.write_text(json.dumps([json.dumps(a) for a in valid_answers("nas_macro", 10)]))
+    db = str(tmp_path / "l.sqlite")
+
+    def tokens() -> int:
+        rc, doc, _ = run_cli_json(["show", "b", "--db", db, "--json"], capsys)
+        assert rc == 0
+        return int(doc["usage"]["prompt_tokens"] + doc["usage"]["completion_tokens"])
+
+    rc = cli.main(["--space", "nas_macro", "--mode", "paper", "--llm", f"scripted:{script}", "--trials", "1",
+                   "--max-tokens", "800", "--run-id", "b", "--db", db])
+    capsys.readouterr()
+    assert rc == cli.BUDGET_EXIT
+    first = tokens()
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    calls = [json.loads(p)["ok"] for (p,) in con.execute("SELECT payload FROM events WHERE type='effect.completed'")
+             if json.loads(p)["kind"] == "llm"]
+    con.close()
+    per_call = max(c["prompt_tokens"] + c["completion_tokens"] for c in calls)
+    for _ in range(3):  # resuming does not reset the budget: no call is made
+        assert cli.main(["resume", "b", "--db", db]) == cli.BUDGET_EXIT
+        capsys.readouterr()
+    assert tokens() == first and first <= 800 + per_call  # the budget plus at most the call that crossed it
+    assert cli.main(["resume", "b", "--db", db, "--max-tokens", "100000"]) == 0  # raised: the run finishes
+    capsys.readouterr()
+    assert tokens() > first

@@ -68,6 +68,9 @@ class LLMSettings:
     tools: bool | None = None
     retry_after_cap_s: float = 60.0
     deadline_s: float = 1800.0
+    # Tokens the run had already used when this client opened (a resume): they count against the budget.
+    spent_prompt_tokens: int = 0
+    spent_completion_tokens: int = 0
 
 
 def _approx_tokens(messages: list[dict[str, Any]]) -> int:
@@ -126,7 +129,8 @@ class LLMClient:
         self._requests = RequestRateLimiter(settings.rate_limit)
         self._tokens = TokenRateLimiter(settings.tokens_per_minute)
         self._usage = UsageMeter(
-            settings.price_prompt_per_1k, settings.price_completion_per_1k, settings.max_cost, settings.max_tokens
+            settings.price_prompt_per_1k, settings.price_completion_per_1k, settings.max_cost, settings.max_tokens,
+            prompt_tokens=settings.spent_prompt_tokens, completion_tokens=settings.spent_completion_tokens,
         )
         self._rng = random.Random()
 
