@@ -208,6 +208,10 @@ async def cmd_verify(args: argparse.Namespace) -> int:
         await log.close()
     if report.ok:
         print(f"ok: {report.events} events, hash chain intact")
+        if report.unended:
+            print(f"{len(report.unended)} run(s) end without a finish or an interruption (killed, still running, or "
+                  f"their newest events were lost): {', '.join(report.unended)}; `runs` shows which are running, "
+                  "and `resume RUN` continues one")
         return 0
     print(f"TAMPERED: first bad seq {report.first_bad_seq}: {report.reason}")
     return 1

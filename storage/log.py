@@ -122,6 +122,9 @@ class VerifyReport:
     events: int
     first_bad_seq: int | None = None
     reason: str = ""
+    # Runs whose events stop without an ending (finished or interrupted): killed, still running, or their
+    # newest events lost. Not a broken chain, so ``ok`` may still be True.
+    unended: tuple[str, ...] = ()
 
 
 @dataclass
@@ -447,6 +450,7 @@ class EventLog:
     async def verify(self) -> VerifyReport:
         """Recompute the hash chain; report the first event that was changed, deleted or reordered."""
         prev, expected_seq, count = GENESIS_HASH, 1, 0
+        open_runs: dict[str, None] = {}  # runs started and not (yet) ended, in order
         cur = await self._conn.execute(f"SELECT {_COLUMNS} FROM events ORDER BY seq")
         while True:
             rows = await cur.fetchmany(4096)
@@ -461,7 +465,13 @@ class EventLog:
                     return VerifyReport(False, count, seq,
                                         f"seq {seq} does not match its hash (changed, or an earlier event was)")
                 prev, expected_seq = stored, seq + 1
-        return VerifyReport(True, count)
+                if type_ == "run.created":
+                    open_runs[run_id] = None
+                elif type_ in ("run.finished", "run.interrupted"):
+                    open_runs.pop(run_id, None)
+                elif type_ == "run.started":
+                    open_runs[run_id] = None
+        return VerifyReport(True, count, unended=tuple(open_runs))
 
     # ----------------------------------------------------------------------------------------- closing
     async def close(self) -> None:
@@ -473,6 +483,11 @@ class EventLog:
             self._queue.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
+        if self._lock_fd is not None and self.path != ":memory:":
+            # Move what this process wrote from the -wal file into the log itself, so that a run that ended or
+            # was interrupted lives in one file (a lost or cut -wal would otherwise take its newest events).
+            with contextlib.suppress(sqlite3.Error):
+                await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         await self._conn.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)

@@ -86,3 +86,28 @@ def test_replay_and_show_need_nothing_but_the_log(tmp_path, tables):
     show = cli("show", "o", "--db", db, offline=True)
     assert show.returncode == 0 and "93.89" in show.stdout, show.stderr
     assert not (tmp_path / "cache").exists()
+
+
+async def test_a_finished_run_lives_in_the_log_file_and_verify_names_unended_runs(tmp_path, tables):
+    import os
+
+    from agent.config import RunConfig
+    from agent.orchestrator import start_run
+    from storage import Event, EventLog
+
+    db = str(tmp_path / "l.sqlite")
+    state = await start_run(RunConfig(space="nas_macro", optimizer="random", trials=2, iterations=3), db=db)
+    wal = db + "-wal"
+    assert not os.path.exists(wal) or os.path.getsize(wal) == 0  # checkpointed into the log at the end
+    if os.path.exists(wal):
+        os.remove(wal)  # losing the -wal now loses nothing
+    log = await EventLog.open(db)
+    try:
+        assert (await log.verify()).unended == ()
+        assert sum(1 for e in await log.read(state.run_id) if e.type == "run.finished") == 1
+        await log.append(Event("run.created", "cut", {"config": {"space": "nas_macro"}}, effect_key="run/created"))
+        await log.append(Event("run.started", "cut", {"pid": 1, "host": "h", "mode": "live"}))
+        report = await log.verify()
+    finally:
+        await log.close()
+    assert report.ok and report.unended == ("cut",)
