@@ -90,6 +90,18 @@ def _presenter(args: argparse.Namespace, trials: int, iterations: int) -> Any:
     return PlainPresenter(sys.stdout)
 
 
+def _interrupted_exit(args: argparse.Namespace, state: RunState) -> int:
+    """0 for a run that ended; for one that stopped because its model could not be reached, the cause and the
+    command that continues it, and exit status 1."""
+    if state.status != "interrupted":
+        return 0
+    db = getattr(args, "db", str(DEFAULT_DB))
+    print(f"interrupted: {state.interrupt_reason}; once the endpoint is back, resume with: "
+          f"{command_hint('resume', state.run_id, db=db)} (--base-url, --timeout and --rate-limit may change)",
+          file=sys.stderr)
+    return 1
+
+
 def _next_commands(args: argparse.Namespace, state: RunState) -> dict[str, str]:
     """What to run next, quoted so that pasting it is safe."""
     db = getattr(args, "db", str(DEFAULT_DB))
@@ -127,7 +139,7 @@ async def cmd_search(args: argparse.Namespace) -> int:
             state = await orchestrator.start_run(config, db=args.db, run_id=args.run_id, listener=presenter,
                                                  on_run_id=started)
     _print_result(args, state, time.monotonic() - began)
-    return 0
+    return _interrupted_exit(args, state)
 
 
 async def cmd_resume(args: argparse.Namespace) -> int:
@@ -147,7 +159,7 @@ async def cmd_resume(args: argparse.Namespace) -> int:
         with presenter:
             state = await orchestrator.resume_run(args.run_id, db=args.db, listener=presenter, changes=changes)
     _print_result(args, state)
-    return 0
+    return _interrupted_exit(args, state)
 
 
 async def cmd_replay(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from agent.config import RunConfig, code_version
 from agent.context import Listener, TrialContext, feasible_mask
 from agent.evaluators import make_evaluator
 from agent.hints import check_run_id, command_hint
+from agent.llm.errors import LLMCallFailed
 from agent.strategies import make_strategy
 from storage import (
     Event,
@@ -225,6 +226,7 @@ async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: li
     evaluator = make_evaluator(config)
     gate = asyncio.Semaphore(config.parallel)
     interrupted_trials: list[int] = []
+    outages: list[str] = []  # why trials stopped because the model could not be reached
 
     history_source = _history_source(sink, run_id, config) if isinstance(sink, EventLog) else None
 
@@ -237,6 +239,18 @@ async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: li
                 await strategy.run(ctx)
             except ReplayMissingEffect:
                 interrupted_trials.append(trial)
+            except LLMCallFailed as exc:
+                if not exc.outage:
+                    raise
+                # The endpoint is down: this trial stops where it is (the call is not recorded, so a resume
+                # makes it again); the other trials go on.
+                interrupted_trials.append(trial)
+                outages.append(f"trial {trial}: {exc}")
+                # not the call's result (a resume makes it again), but what the server saw of it
+                await sink.append(Event("llm.unreached", run_id, {"message": str(exc), "attempts": exc.attempts},
+                                        trial=trial))
+                log.warning("trial interrupted: the model could not be reached", run_id=run_id, trial=trial,
+                            reason=str(exc))
 
     tasks = [asyncio.create_task(one(t), name=f"trial-{t}") for t in range(config.trials)]
     try:
@@ -251,11 +265,13 @@ async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: li
             await asyncio.shield(sink.append(Event("run.interrupted", run_id, {"reason": reason})))
             log.warning("run interrupted", run_id=run_id, reason=reason)
         raise
-    status = "interrupted" if interrupted_trials else "finished"
     if replay and interrupted_trials:
         await sink.append(Event("run.interrupted", run_id, {"reason": "the log ends here"}))
+    elif interrupted_trials:
+        await sink.append(Event("run.interrupted", run_id, {
+            "reason": "the model could not be reached: " + "; ".join(outages)}))
     else:
-        await journal.emit(Event("run.finished", run_id, {"status": status}, effect_key="run/finished"))
+        await journal.emit(Event("run.finished", run_id, {"status": "finished"}, effect_key="run/finished"))
     if isinstance(sink, MemorySink):
         return fold_run(run_id, sink.events)
     assert isinstance(sink, EventLog)

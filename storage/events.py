@@ -41,6 +41,8 @@ EVENT_TYPES: dict[str, int] = {
     "run.finished": 1,
     # resume changed how the endpoint is reached or the budget (base_url, timeout, rate limit, max cost/tokens)
     "run.reconfigured": 1,
+    # a trial stopped because its model could not be reached: the failed attempts the server saw
+    "llm.unreached": 1,
     "trial.started": 1,
     "effect.requested": 1,
     "effect.completed": 1,

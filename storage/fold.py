@@ -183,6 +183,10 @@ def apply_event(state: RunState, e: StoredEvent) -> None:
         for trial in state.trials.values():
             if trial.status == "running":
                 trial.status = "interrupted"
+    elif t == "llm.unreached":
+        attempts = p.get("attempts") or []
+        state.failed_requests += len(attempts)
+        state.retries += max(0, len(attempts) - 1)
     elif t == "run.reconfigured":
         state.config.update(dict(p.get("changes") or {}))
     elif t == "run.finished":

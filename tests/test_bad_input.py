@@ -197,7 +197,7 @@ def run_cli_json(args: list[str], capsys) -> tuple[int, dict, str]:
     rc = cli.main(args)
     captured = capsys.readouterr()
     lines = [line for line in captured.out.splitlines() if not line.startswith("run ")]
-    return rc, (json.loads("\n".join(lines)) if rc == 0 else {}), captured.err
+    return rc, (json.loads("\n".join(lines)) if lines else {}), captured.err
 
 
 def test_the_usage_counts_requests_as_the_server_saw_them(tmp_path, tables, capsys):
@@ -206,18 +206,24 @@ def test_the_usage_counts_requests_as_the_server_saw_them(tmp_path, tables, caps
     answers = iter(["[0, 1, 2, 0, 1, 2, 0, 1]", "[1, 1, 2, 0, 1, 2, 0, 1]", "[2, 1, 2, 0, 1, 2, 0, 1]",
                     "[0, 0, 2, 0, 1, 2, 0, 1]"])
     with FakeOpenAIServer(default=reply(lambda body: next(answers))) as server:
-        # call 1: two 500s, then a reply; call 2: 500 five times (it fails for good); then replies
+        # call 1: two 500s, then a reply; call 2: 500 five times (the endpoint is down: the trial is interrupted)
         server.enqueue(error(500), error(500), reply("[2, 2, 2, 2, 2, 2, 2, 2]"), *[error(500)] * 5)
+        db = str(tmp_path / "log.sqlite")
         rc, doc, err = run_cli_json(["--space", "nas_macro", "--mode", "paper", "--llm", "openai:m", "--base-url",
-                                     server.base_url, "--trials", "1", "--iterations", "3", "--db",
-                                     str(tmp_path / "log.sqlite"), "--json"], capsys)
+                                     server.base_url, "--trials", "1", "--iterations", "3", "--db", db, "--json"],
+                                    capsys)
+        assert rc == 1 and "once the endpoint is back, resume with" in err, err
+        assert doc["status"] == "interrupted"
         seen = server.completions
-    assert rc == 0, err
-    usage = doc["usage"]
-    failed_at_server = sum(1 for r in seen if r.behaviour == "error")
-    assert usage["requests"] == len(seen)
-    assert usage["failed_requests"] == failed_at_server == 7
-    assert usage["failed_calls"] == 1 and usage["retries"] == 2 + 4
+        usage = doc["usage"]
+        failed_at_server = sum(1 for r in seen if r.behaviour == "error")
+        assert usage["requests"] == len(seen)
+        assert usage["failed_requests"] == failed_at_server == 7
+        assert usage["failed_calls"] == 0 and usage["retries"] == 2 + 4
+        # back up: the resume makes the unreached call again and finishes
+        rc, doc, err = run_cli_json(["resume", doc["run_id"], "--db", db, "--json"], capsys)
+        assert rc == 0 and doc["status"] == "finished", err
+        assert doc["usage"]["requests"] == len(server.completions)
 
 
 def test_a_budget_stop_is_a_normal_end_with_its_own_exit_status(tmp_path, tables, capsys):

@@ -82,3 +82,30 @@ async def test_a_failing_evaluation_is_recorded_and_the_trial_goes_on(tmp_path, 
     finally:
         await log.close()
     assert len(failed) == 2 and failed[0].payload["error"]["type"] == "EvaluationFailed"
+
+
+async def test_an_outage_interrupts_and_resume_finishes_as_if_nothing_happened(tmp_path, tables):
+    from tests.fake_openai_server import FakeOpenAIServer, error, reply
+
+    answers = valid_answers("nas_macro", 6)
+
+    def next_answer(body: dict) -> str:  # a function of the conversation, so any re-execution gets the same
+        done = sum(m["content"].count("gives an accuracy of") for m in body["messages"] if m["role"] == "user")
+        return json.dumps(answers[done % len(answers)])
+
+    def config(url: str):
+        return cfg(space="nas_macro", mode="paper", trials=2, iterations=4, parallel=1, seed=3, llm="openai:m",
+                   base_url=url)
+
+    with FakeOpenAIServer(default=reply(next_answer)) as server:
+        reference = await start_run(config(server.base_url), db=str(tmp_path / "ref.sqlite"))
+        db = str(tmp_path / "l.sqlite")
+        # the endpoint goes down at the third call and stays down for every retry of it
+        server.enqueue(reply(next_answer), reply(next_answer), *[error(503)] * 5)
+        down = await start_run(config(server.base_url), db=db)
+        assert down.status == "interrupted" and "could not be reached" in down.interrupt_reason
+        assert down.trials[0].status == "interrupted" and len(down.trials[0].iterations) == 2
+        assert not any(it.status == "failed" for t in down.trials.values() for it in t.iterations)
+        back = await resume_run(down.run_id, db=db)
+    assert back.status == "finished"
+    assert run_document(back)["trials"] == run_document(reference)["trials"]

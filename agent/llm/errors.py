@@ -54,3 +54,11 @@ class LLMCallFailed(GeniusError):
         self.attempts = attempts
         # False when the last error was of a kind that retrying cannot fix (e.g. HTTP 400).
         self.retryable = retryable
+        # An endpoint that could not be reached (down, overloaded, timing out) is an outage, not the call's
+        # result: it is not recorded, the trial stops as interrupted, and a resume makes the call again. A
+        # reply that no retry can fix is recorded as the call's result.
+        self.record_in_log = not retryable
+
+    @property
+    def outage(self) -> bool:
+        return self.retryable
