@@ -37,6 +37,7 @@ from storage import (
     fold_run,
 )
 from storage.journal import EventSink
+from storage.ownership import RunOwnership
 from storage.redact import REDACTED
 from tools.errors import UserError
 from tools.spaces import get_space
@@ -123,7 +124,9 @@ async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, li
         config = replace(config, obfuscation_seed=secrets.randbits(31) if config.seed is None else config.seed)
     log_ = await EventLog.open(db)
     llm = None
+    owner = RunOwnership(db, run_id)
     try:
+        owner.acquire()  # before the run exists: two starts of one run id cannot both create it
         if await log_.has_run(run_id):
             raise UserError(f"run {run_id} already exists in {db}; resume it with: "
                             f"{command_hint('resume', run_id, db=db)}")
@@ -144,6 +147,7 @@ async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, li
         if llm is not None:
             await llm.aclose()
         await log_.close()
+        owner.release()
 
 
 # What `resume` may change: how the endpoint is reached and the budget, none of which is part of a request.
@@ -162,7 +166,11 @@ async def resume_run(run_id: str, *, db: str, listener: Listener | None = None,
         raise UserError(f"resume cannot change {', '.join(sorted(unknown))}; it can change {', '.join(RESUME_CHANGES)}")
     log_ = await EventLog.open(db, create=False)
     llm = None
+    owner = RunOwnership(db, run_id)
     try:
+        # Taken before the events are read: a second resume of the run is refused before it reads or calls
+        # anything, whichever path (a symlink, a hard link) reached the log.
+        owner.acquire()
         recorded = await log_.read(run_id)
         if not recorded:
             raise UnknownRunError(f"no run {run_id} in {db}; list the runs with: {command_hint('runs', db=db)}")
@@ -184,6 +192,7 @@ async def resume_run(run_id: str, *, db: str, listener: Listener | None = None,
         if llm is not None:
             await llm.aclose()
         await log_.close()
+        owner.release()
 
 
 async def read_run(run_id: str, *, db: str) -> list[StoredEvent]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -71,10 +70,11 @@ CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'the GENIUS event log is append-only: DELETE refused'); END;
 """
+# The DDL one statement at a time (executescript would commit the transaction the setup runs in).
+_DDL_STATEMENTS = [stmt.strip() + ";" for stmt in _DDL.split(";\n") if stmt.strip()]
 
 _COLUMNS = "seq, run_id, trial, step, type, effect_key, schema_version, ts, payload, hash"
 _ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES {_ROW}"
 # Batches up to this many rows go in as one multi-row INSERT: 10 parameters a row stays under 999, the
 # smallest parameter limit any SQLite build has had.
 _ROWS_PER_STATEMENT = 99
@@ -134,6 +134,8 @@ class _Pending:
     future: asyncio.Future[list[StoredEvent | None]]
 
 
+BUSY_TIMEOUT_MS = 60_000
+
 # Events whose chain is checked before the first append of a process (a truncated file loses its last pages).
 TAIL_CHECKED = 256
 
@@ -175,7 +177,7 @@ class EventLog:
         self._last_seq = 0
         self._last_hash = GENESIS_HASH
         self._keys: dict[str, set[str]] = {}  # run_id -> effect keys already stored (loaded lazily)
-        self._lock_fd: int | None = None
+        self._wrote = False  # whether this process appended anything (it then checkpoints the WAL at close)
         self._closed = False
         self.commits = 0  # write transactions committed by this log (group commit makes it << events)
 
@@ -222,54 +224,59 @@ class EventLog:
         return log
 
     async def _setup(self, *, create: bool) -> None:
+        conn = self._conn
         try:
-            app_id = (await (await self._conn.execute("PRAGMA application_id")).fetchone() or (0,))[0]
-            version = (await (await self._conn.execute("PRAGMA user_version")).fetchone() or (0,))[0]
-            tables = [r[0] for r in await (await self._conn.execute(
+            # Other processes' appends hold the write lock for milliseconds; a generous wait means no user ever sees
+            # "database is locked", even with many processes appending at once.
+            await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            if self.path != ":memory:":
+                await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            if self._writable:
+                # Checked and created under the write lock: a process creating the log at the same moment cannot
+                # be seen half done (its tables there, its application id not yet).
+                await conn.execute("BEGIN IMMEDIATE")
+            app_id = (await (await conn.execute("PRAGMA application_id")).fetchone() or (0,))[0]
+            version = (await (await conn.execute("PRAGMA user_version")).fetchone() or (0,))[0]
+            tables = [r[0] for r in await (await conn.execute(
                 "SELECT name FROM sqlite_master WHERE type='table'")).fetchall()]
         except sqlite3.Error as exc:
+            await self._rollback()
             raise _map_sqlite_error(exc, self.path) from exc
-        if tables and app_id != APPLICATION_ID:
-            raise NotAnEventLog(
-                f"{self.path} is not a GENIUS event log (it holds other tables: {', '.join(tables[:5])}); "
-                "pass another --db PATH"
-            )
-        if version > SCHEMA_VERSION:
-            raise NewerSchemaError(
-                f"{self.path} was created by a newer version of genius-agent (log schema {version}, this "
-                f"version reads up to {SCHEMA_VERSION}); upgrade genius-agent to read it"
-            )
-        if not tables and not create:
-            raise NotAnEventLog(f"{self.path} is empty, not a GENIUS event log; pass another --db PATH")
         try:
-            if self.path != ":memory:":
-                await self._conn.execute("PRAGMA journal_mode=WAL")
-            await self._conn.execute("PRAGMA synchronous=NORMAL")
-            await self._conn.execute("PRAGMA busy_timeout=5000")
+            if tables and app_id != APPLICATION_ID:
+                raise NotAnEventLog(
+                    f"{self.path} is not a GENIUS event log (it holds other tables: {', '.join(tables[:5])}); "
+                    "pass another --db PATH"
+                )
+            if version > SCHEMA_VERSION:
+                raise NewerSchemaError(
+                    f"{self.path} was created by a newer version of genius-agent (log schema {version}, this "
+                    f"version reads up to {SCHEMA_VERSION}); upgrade genius-agent to read it"
+                )
+            if not tables and not create:
+                raise NotAnEventLog(f"{self.path} is empty, not a GENIUS event log; pass another --db PATH")
             if self._writable:
-                await self._conn.executescript(_DDL)
-                await self._conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                for statement in _DDL_STATEMENTS:
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 if version < SCHEMA_VERSION:
-                    await self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            row = await (await self._conn.execute(
-                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")).fetchone()
+                    await conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                await conn.execute("COMMIT")
+            row = await (await conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")).fetchone()
         except sqlite3.Error as exc:
+            await self._rollback()
             raise _map_sqlite_error(exc, self.path) from exc
+        except BaseException:
+            await self._rollback()
+            raise
         if row is not None:
             self._last_seq, self._last_hash = int(row[0]), str(row[1])
 
-    def _take_writer_lock(self) -> None:
-        if self.path == ":memory:" or self._lock_fd is not None:
-            return
-        fd = os.open(self.path + ".writer-lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise StorageError(
-                f"another genius process is writing {self.path}; wait for it to finish or pass another --db PATH"
-            ) from None
-        self._lock_fd = fd
+    async def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            with contextlib.suppress(Exception):
+                await self._conn.execute("ROLLBACK")
 
     # ----------------------------------------------------------------------------------------- writing
     async def append(self, event: Event) -> StoredEvent | None:
@@ -292,7 +299,6 @@ class EventLog:
         texts = [ev.payload_text() for ev in batch]
         loop = asyncio.get_running_loop()
         if self._writer is None:
-            self._take_writer_lock()
             self._writer = loop.create_task(self._write_loop(), name="eventlog-writer")
         elif self._writer.done():  # never expected; without this check the caller would wait forever
             raise StorageError(f"the writer of {self.path} has stopped; reopen the log")
@@ -372,53 +378,52 @@ class EventLog:
 
     async def _write(self, pending: list[_Pending]) -> list[list[StoredEvent | None]]:
         await self._load_keys({ev.run_id for p in pending for ev in p.events if ev.effect_key is not None})
-        seq, prev = self._last_seq, self._last_hash
-        rows: list[tuple[Any, ...]] = []
-        new_keys: list[tuple[str, str]] = []
-        plan: list[list[int]] = []  # per pending batch: the row index of each event, -1 for a duplicate
-        batch_keys: set[tuple[str, str]] = set()
-        keys = self._keys
-        for p in pending:
-            idx: list[int] = []
-            for ev, text in zip(p.events, p.texts, strict=True):
-                run_id, key = ev.run_id, ev.effect_key
-                if key is not None:
-                    k = (run_id, key)
-                    if key in keys[run_id] or k in batch_keys:
-                        idx.append(-1)
-                        continue
-                    batch_keys.add(k)
-                    new_keys.append(k)
-                seq += 1
-                h = event_hash(prev, seq, run_id, ev.trial, ev.step, ev.type, key, ev.schema_version, ev.ts, text)
-                idx.append(len(rows))
-                rows.append((seq, run_id, ev.trial, ev.step, ev.type, key, ev.schema_version, ev.ts, text, h))
-                prev = h
-            plan.append(idx)
+        # Several processes may append to one log: BEGIN IMMEDIATE takes SQLite's write lock (others wait for it
+        # through the busy timeout), and the chain continues from the tail as it is inside that transaction.
+        await self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = await (await self._conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")).fetchone()
+            seq, prev = (int(row[0]), str(row[1])) if row is not None else (0, GENESIS_HASH)
+            rows: list[tuple[Any, ...]] = []
+            new_keys: list[tuple[str, str]] = []
+            plan: list[list[int]] = []  # per pending batch: the row index of each event, -1 for a duplicate
+            batch_keys: set[tuple[str, str]] = set()
+            keys = self._keys
+            for p in pending:
+                idx: list[int] = []
+                for ev, text in zip(p.events, p.texts, strict=True):
+                    run_id, key = ev.run_id, ev.effect_key
+                    if key is not None:
+                        k = (run_id, key)
+                        if key in keys[run_id] or k in batch_keys:
+                            idx.append(-1)
+                            continue
+                        batch_keys.add(k)
+                        new_keys.append(k)
+                    seq += 1
+                    h = event_hash(prev, seq, run_id, ev.trial, ev.step, ev.type, key, ev.schema_version, ev.ts,
+                                   text)
+                    idx.append(len(rows))
+                    rows.append((seq, run_id, ev.trial, ev.step, ev.type, key, ev.schema_version, ev.ts, text, h))
+                    prev = h
+                plan.append(idx)
+            for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+                chunk = rows[start:start + _ROWS_PER_STATEMENT]
+                await self._conn.execute(_insert_sql(len(chunk)), [v for r in chunk for v in r])
+            await self._conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._conn.execute("ROLLBACK")
+            raise
         if not rows:
             return [[None] * len(idx) for idx in plan]
-        await self._insert(rows)
+        self._wrote = True
         stored = [stored_event(r[0], r[4], r[1], json.loads(r[8]), r[2], r[3], r[5], r[6], r[7], r[9]) for r in rows]
         self.commits += 1
         self._last_seq, self._last_hash = seq, prev
         for run_id, key in new_keys:
             keys[run_id].add(key)
         return [[stored[i] if i >= 0 else None for i in idx] for idx in plan]
-
-    async def _insert(self, rows: list[tuple[Any, ...]]) -> None:
-        """Insert ``rows`` in one transaction that is committed when this returns."""
-        if len(rows) <= _ROWS_PER_STATEMENT:
-            # In autocommit mode one statement is one transaction: all rows or none, committed on return.
-            await self._conn.execute(_insert_sql(len(rows)), [v for row in rows for v in row])
-            return
-        await self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            await self._conn.executemany(_INSERT, rows)
-            await self._conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await self._conn.execute("ROLLBACK")
-            raise
 
     # ----------------------------------------------------------------------------------------- reading
     async def read(self, run_id: str | None = None, *, after_seq: int = 0) -> list[StoredEvent]:
@@ -483,15 +488,12 @@ class EventLog:
             self._queue.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
-        if self._lock_fd is not None and self.path != ":memory:":
+        if self._wrote and self.path != ":memory:":
             # Move what this process wrote from the -wal file into the log itself, so that a run that ended or
             # was interrupted lives in one file (a lost or cut -wal would otherwise take its newest events).
             with contextlib.suppress(sqlite3.Error):
                 await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         await self._conn.close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
 
     async def __aenter__(self) -> EventLog:
         return self
