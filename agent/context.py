@@ -23,6 +23,7 @@ from storage.fold import IterationState, RunState, TrialState, apply_event
 from storage.journal import EffectFailed, TrialJournal, as_stored_json
 from tools.evaluation import Arch, Evaluation
 from tools.spaces.base import SearchSpace
+from tools.stopping import TrainingCancelled
 
 
 class ChatClient(Protocol):
@@ -40,6 +41,10 @@ class Evaluator(Protocol):
     name: str
 
     async def evaluate(self, space: SearchSpace, arch: Arch, *, seed: int) -> dict[str, Any]: ...
+
+    async def close(self) -> None:
+        """Release what it holds (a training still running stops at its next step)."""
+        ...
 
 
 class EvaluationFailed(GeniusError):
@@ -269,8 +274,8 @@ class TrialContext:
         async def run() -> dict[str, Any]:
             try:
                 return await evaluator.evaluate(space, arch, seed=seed)
-            except GeniusError:
-                raise  # ours: a user's mistake or a storage error stops the run; the rest is already recordable
+            except (GeniusError, TrainingCancelled):
+                raise  # ours (a user's mistake, a storage error) or a stop: never the candidate's result
             except Exception as exc:  # the candidate's own failure: recorded as the evaluation's result
                 raise EvaluationFailed(f"{type(exc).__name__}: {exc}") from exc
 

@@ -22,6 +22,9 @@ class TableEvaluator:
     async def evaluate(self, space: SearchSpace, arch: Arch, *, seed: int) -> dict[str, Any]:
         return space.lookup(arch).to_json()
 
+    async def close(self) -> None:
+        """Nothing to release."""
+
 
 def builder_family(space: SearchSpace) -> str:
     """The builder family (tools.builders) of a space."""
@@ -52,6 +55,12 @@ class TrainingEvaluator:
 
                 self._executor = LocalExecutor()
         return self._executor
+
+    async def close(self) -> None:
+        """Stop a running training at its next step and release the executor (local threads, or Ray)."""
+        if self._executor is not None:
+            await self._executor.close()
+            self._executor = None
 
     async def evaluate(self, space: SearchSpace, arch: Arch, *, seed: int) -> dict[str, Any]:
         from tools.training import TrainConfig

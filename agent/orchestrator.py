@@ -268,12 +268,15 @@ async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: li
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Once no trial waits on it: a training still running stops at its next step, and the executor goes.
+        await asyncio.shield(evaluator.close())
         if not replay:
             reason = ("interrupted by the user" if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
                       else f"{type(exc).__name__}: {exc}")
             await asyncio.shield(sink.append(Event("run.interrupted", run_id, {"reason": reason})))
             log.warning("run interrupted", run_id=run_id, reason=reason)
         raise
+    await evaluator.close()
     if replay and interrupted_trials:
         await sink.append(Event("run.interrupted", run_id, {"reason": "the log ends here"}))
     elif interrupted_trials:

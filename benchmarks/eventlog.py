@@ -134,6 +134,44 @@ def show(name: str, figure: Figure, note: str) -> None:
     print(f"{name:<26}: {figure[0]:>10,.0f} events/s  {figure[1]:6.1f} CPU us/event  {note}", flush=True)
 
 
+def _process_appends(path: str, run: str, n: int, out: str) -> None:
+    """One process: ``n`` committed appends one by one to its own run; writes each commit's latency (s)."""
+    async def go() -> list[float]:
+        log = await EventLog.open(path)
+        latencies = []
+        try:
+            for i in range(n):
+                started = time.perf_counter()
+                await log.append(Event("effect.completed", run, {"kind": "evaluate", "ok": {"i": i}}, trial=0,
+                                       step=i, effect_key=f"t0/s{i}/evaluate/res"))
+                latencies.append(time.perf_counter() - started)
+        finally:
+            await log.close()
+        return latencies
+
+    Path(out).write_text("\n".join(str(x) for x in asyncio.run(go())))
+
+
+def bench_processes(path: Path, processes: int, per_process: int) -> tuple[float, float]:
+    """Several processes appending to one log at once: (events/s over all, p99 commit latency in ms)."""
+    import multiprocessing
+
+    asyncio.run(build(path, 1))  # the log exists before the processes race to write it
+    ctx = multiprocessing.get_context("spawn")
+    outs = [str(path) + f".lat{k}" for k in range(processes)]
+    workers = [ctx.Process(target=_process_appends, args=(str(path), f"proc-{k}", per_process, outs[k]))
+               for k in range(processes)]
+    started = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    wall = time.perf_counter() - started
+    latencies = sorted(float(x) for out in outs for x in Path(out).read_text().split())
+    assert len(latencies) == processes * per_process, "a process failed"
+    return processes * per_process / wall, 1000 * latencies[int(0.99 * (len(latencies) - 1))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, one repeat")
@@ -152,6 +190,11 @@ def main() -> None:
              f"(target >= 50,000; {n_batch:,} events)")
         show("64 concurrent trials", best(lambda: asyncio.run(bench_concurrent(fresh(), 64, 100)), repeats),
              "(6,400 events, each trial awaits its appends one by one: group commit)")
+
+        for processes in (2, 8):
+            rate, p99 = bench_processes(fresh(), processes, 500 if args.quick else 1_000)
+            print(f"{processes} processes, one log{'':<10}: {rate:>10,.0f} events/s, p99 commit {p99:.1f} ms "
+                  "(each process awaits its appends one by one; its start-up is in the wall time)")
 
         path = fresh()
         asyncio.run(build(path, n_fold))

@@ -74,3 +74,44 @@ async def test_the_agent_trains_through_its_training_tool_when_training_is_confi
     assert "trained 1 epochs on " in told and "on cpu" in told and "Evaluations left: 1" in told
     replayed = await replay_run(state.run_id, db=db)
     assert run_document(replayed)["trials"] == run_document(state)["trials"]
+
+
+def test_ctrl_c_during_a_training_stops_it_within_a_step(tmp_path, tables):
+    """The training stops at its next step, the run is left resumable and nothing half-done is recorded."""
+    import json
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+    from tests.test_search_e2e import committed_events
+
+    data = tiny_dataset(tmp_path / "tiny.npz", n_train=512)
+    db = str(tmp_path / "l.sqlite")
+    # 400 epochs of 8 steps: far longer than this test waits
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_agent.py"), "--space", "nb201_cifar10", "--optimizer",
+                             "random", "--trials", "1", "--iterations", "2", "--evaluator", "train", "--dataset", data,
+                             "--epochs", "400", "--batch-size", "64", "--run-id", "t", "--db", db],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 120
+    while committed_events(db, "t") < 4 and time.monotonic() < deadline:  # created, started, seed, evaluate asked
+        time.sleep(0.1)
+    time.sleep(2.0)  # the training is under way
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    stopped_after = time.monotonic() - sent
+    assert proc.returncode == 130, err
+    assert "resume with: python run_agent.py resume t --db" in err
+    # a 400-epoch training takes minutes here; stopping at the next step takes well under that
+    assert stopped_after < 30, stopped_after
+    con = sqlite3.connect(db)
+    rows = [(t, json.loads(p)) for t, p in con.execute("SELECT type, payload FROM events WHERE run_id='t'")]
+    con.close()
+    assert any(t == "effect.requested" and p["kind"] == "evaluate" for t, p in rows)
+    assert not any(t == "effect.completed" and p["kind"] == "evaluate" for t, p in rows)  # nothing half-done
+    assert rows[-1][0] == "run.interrupted"

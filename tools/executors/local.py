@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 
-from tools.evaluation import Arch
+from tools.evaluation import Arch, Evaluation
 from tools.executors.base import RemoteResult, TrainTask
+from tools.stopping import set_stop_flag
 from tools.training import TrainConfig, train_and_evaluate
 
 
@@ -25,14 +27,23 @@ class LocalExecutor:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="genius-train")
         self._task = task
         self._worker = f"{socket.gethostname()}:{os.getpid()}"
+        self._stop = threading.Event()
+
+    def _run(self, family: str, arch: Arch, config: TrainConfig) -> Evaluation:
+        set_stop_flag(self._stop)
+        try:
+            return self._task(family, arch, config)
+        finally:
+            set_stop_flag(None)
 
     async def submit(self, family: str, arch: Arch, config: TrainConfig) -> RemoteResult:
         loop = asyncio.get_running_loop()
-        evaluation = await loop.run_in_executor(self._pool, self._task, family, tuple(arch), config)
+        evaluation = await loop.run_in_executor(self._pool, self._run, family, tuple(arch), config)
         return RemoteResult(evaluation, (), self._worker)
 
     async def close(self) -> None:
-        # Waiting for a running training would block the loop; let it finish in its thread.
+        """Stop a running training at its next step and release the thread (nothing half-done is kept)."""
+        self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def __aenter__(self) -> LocalExecutor:

@@ -29,6 +29,7 @@ from torch import nn
 from tools.builders import build_model, count_macs, count_params, validate_arch
 from tools.errors import UserError
 from tools.evaluation import Arch, Evaluation
+from tools.stopping import check_stop
 from tools.training.data import Dataset, load_dataset
 
 # Validation images are drawn with this fixed seed, whatever the training seed: every architecture and
@@ -394,6 +395,7 @@ def train(family: str, arch: Arch, config: TrainConfig | None = None) -> TrainRe
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), dtype=torch.int64, device=device)
             for step in range(steps_per_epoch):
+                check_stop()  # Ctrl-C / SIGTERM: stop within a step
                 idx = order[step * batch_size : (step + 1) * batch_size]
                 x = to_input(augmented_batch(data, idx, generator), data, channels_last)
                 y = data.y_train[idx]
