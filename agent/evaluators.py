@@ -7,6 +7,7 @@ in the log.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from agent.config import RunConfig
@@ -43,18 +44,25 @@ class TrainingEvaluator:
         self._ray_address = ray_address
         self._gpus = gpus_per_eval
         self._executor: Any = None
+        self._executor_lock = asyncio.Lock()
 
-    def _get_executor(self) -> Any:
-        if self._executor is None:
-            if self._executor_kind == "ray":
-                from tools.executors import RayExecutor
+    async def _get_executor(self) -> Any:
+        async with self._executor_lock:  # trials ask at once: one executor for all of them
+            if self._executor is None:
+                # Made in a worker thread: connecting to (or starting) a Ray cluster blocks for seconds, and
+                # every trial shares this event loop.
+                self._executor = await asyncio.to_thread(self._make_executor)
+            return self._executor
 
-                self._executor = RayExecutor(address=self._ray_address, gpus_per_eval=self._gpus)
-            else:
-                from tools.executors import LocalExecutor
+    def _make_executor(self) -> Any:
+        # Imported here: the executors import torch (and Ray), which a table lookup never needs.
+        if self._executor_kind == "ray":
+            from tools.executors import RayExecutor
 
-                self._executor = LocalExecutor()
-        return self._executor
+            return RayExecutor(address=self._ray_address, gpus_per_eval=self._gpus)
+        from tools.executors import LocalExecutor
+
+        return LocalExecutor()
 
     async def close(self) -> None:
         """Stop a running training at its next step and release the executor (local threads, or Ray)."""
@@ -66,7 +74,8 @@ class TrainingEvaluator:
         from tools.training import TrainConfig
 
         config = TrainConfig(**{**self._options, "seed": seed})
-        result = await self._get_executor().submit(builder_family(space), arch, config)
+        executor = await self._get_executor()
+        result = await executor.submit(builder_family(space), arch, config)
         out = result.evaluation.to_json()
         out["attempts"] = list(result.attempts)
         out["worker"] = result.worker

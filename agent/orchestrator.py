@@ -117,7 +117,8 @@ def _check_recorded(run_id: str, recorded_config: dict[str, Any]) -> None:
 async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, listener: Listener | None = None,
                     on_run_id: Callable[[str], None] | None = None) -> RunState:
     """Start a new run and carry it to the end (or until interrupted, leaving it resumable)."""
-    config = _check_config(config)
+    # The table is read (and, where it is not on disk, downloaded) off the event loop.
+    config = await asyncio.to_thread(_check_config, config)
     run_id = check_run_id(run_id) if run_id is not None else new_run_id()
     config = replace(config, code_version=config.code_version or await asyncio.to_thread(code_version))
     if config.obfuscate and config.obfuscation_seed is None:
@@ -179,7 +180,7 @@ async def resume_run(run_id: str, *, db: str, listener: Listener | None = None,
             return state
         _check_recorded(run_id, state.config)
         config = replace(RunConfig.from_json(state.config), **changes)
-        _check_config(config)
+        await asyncio.to_thread(_check_config, config)
         if config.uses_llm and config.base_url and REDACTED in config.base_url:
             raise UserError(f"run {run_id}'s base URL held credentials, which were not recorded; resume it with "
                             f"--base-url URL: {command_hint('resume', run_id, '--base-url', 'URL', db=db)}")
