@@ -137,8 +137,10 @@ class RunConfig:
     sample_size: int = 3  # regularized evolution
     max_tokens: int | None = None
     max_cost: float | None = None
-    price_prompt_per_1k: float = 0.0  # for cost accounting and --max-cost
-    price_completion_per_1k: float = 0.0
+    # Per 1,000 tokens, for cost accounting and --max-cost. None: from the price database when the run starts
+    # (agent/llm/prices.py; 0 for local models), and recorded resolved.
+    price_prompt_per_1k: float | None = None
+    price_completion_per_1k: float | None = None
     request_timeout_s: float = 600.0
     # Decided when the run starts (from what the endpoint supports) and recorded, so that resume and
     # replay send exactly the same requests.

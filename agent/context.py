@@ -228,7 +228,7 @@ class TrialContext:
         adds up what the log says."""
         out = dict(reply)
         out["cost"] = price(int(out.get("prompt_tokens") or 0), int(out.get("completion_tokens") or 0),
-                            self.config.price_prompt_per_1k, self.config.price_completion_per_1k)
+                            self.config.price_prompt_per_1k or 0.0, self.config.price_completion_per_1k or 0.0)
         return out
 
     async def llm_effect(self, request: dict[str, Any],

@@ -80,8 +80,10 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tokens-per-minute", type=int, default=None, help="LLM token rate limit (shared)")
     p.add_argument("--max-tokens", type=int, default=None, help="stop new LLM calls after this many tokens")
     p.add_argument("--max-cost", type=_float, default=None, help="stop new LLM calls after this cost")
-    p.add_argument("--price-prompt", type=_float, default=0.0, help="price per 1,000 prompt tokens (for cost)")
-    p.add_argument("--price-completion", type=_float, default=0.0, help="price per 1,000 completion tokens")
+    p.add_argument("--price-prompt", type=_float, default=None,
+                   help="price per 1,000 prompt tokens (default: the price database's, 0 for local models)")
+    p.add_argument("--price-completion", type=_float, default=None,
+                   help="price per 1,000 completion tokens (default: the price database's, 0 for local models)")
     p.add_argument("--timeout", type=_float, default=600.0, help="seconds per LLM request attempt")
     p.add_argument("--data-dir", default=None, help="benchmark tables (else $GENIUS_DATA_DIR, cache, download)")
     p.add_argument("--evaluator", choices=("table", "train"), default="table")

@@ -61,8 +61,8 @@ async def open_llm(config: RunConfig, spent: RunState | None = None) -> Any:
                            timeout_s=config.request_timeout_s,
                            deadline_s=max(1800.0, 2 * config.request_timeout_s),
                            max_tokens=config.max_tokens, max_cost=config.max_cost,
-                           price_prompt_per_1k=config.price_prompt_per_1k,
-                           price_completion_per_1k=config.price_completion_per_1k,
+                           price_prompt_per_1k=config.price_prompt_per_1k or 0.0,
+                           price_completion_per_1k=config.price_completion_per_1k or 0.0,
                            max_concurrency=max(1, config.parallel),
                            tools={"native": True, "json": False}.get(config.tool_calls),
                            spent_prompt_tokens=spent.prompt_tokens if spent is not None else 0,
@@ -78,7 +78,9 @@ def _check_config(config: RunConfig) -> RunConfig:
         from agent.llm.spec import parse_llm_spec
 
         # a bad --llm, or OpenAI without a key, is refused before anything is created
-        require_key(parse_llm_spec(config.llm, base_url=config.base_url))
+        spec = parse_llm_spec(config.llm, base_url=config.base_url)
+        require_key(spec)
+        config = _with_prices(config, spec)
     if config.evaluator == "table":
         space.table()  # a missing or corrupted table fails here, before anything is written
     if config.max_params is not None or config.max_flops is not None:
@@ -90,6 +92,23 @@ def _check_config(config: RunConfig) -> RunConfig:
             raise UserError("no architecture of the space is within --max-params/--max-flops; raise the limit")
     return replace(config, assist=config.assist.resolved(named_options=bool(space.value_names)),
                    model_help=config.resolved_model_help())
+
+
+def _with_prices(config: RunConfig, spec: Any) -> RunConfig:
+    """``config`` with its token prices decided: as given, else the price database's (0 for local models).
+    --max-cost for a model without a known price is refused with how to give one."""
+    from agent.llm.prices import known_prices
+
+    prompt, completion = config.price_prompt_per_1k, config.price_completion_per_1k
+    if prompt is not None and completion is not None:
+        return config
+    known = known_prices(spec)
+    if known is None and config.max_cost is not None:
+        raise UserError(f"--max-cost needs the price of {config.llm}'s tokens, which the price database does not "
+                        "know; give them with --price-prompt P --price-completion C (per 1,000 tokens)")
+    known = known or (0.0, 0.0)
+    return replace(config, price_prompt_per_1k=known[0] if prompt is None else prompt,
+                   price_completion_per_1k=known[1] if completion is None else completion)
 
 
 def space_facts(config: RunConfig) -> dict[str, Any]:

@@ -338,3 +338,24 @@ def test_a_budget_holds_across_resumes_and_resume_raises_it(tmp_path, tables, ca
     assert cli.main(["resume", "b", "--db", db, "--max-tokens", "100000"]) == 0  # raised: the run finishes
     capsys.readouterr()
     assert tokens() > first
+
+
+def test_prices_come_from_the_price_database_and_an_unknown_price_refuses_a_cost_budget(tmp_path, tables, capsys,
+                                                                                        monkeypatch):
+    from agent.config import RunConfig
+    from agent.llm.prices import known_prices
+    from agent.llm.spec import parse_llm_spec
+    from agent.orchestrator import _check_config
+
+    prompt, completion = known_prices(parse_llm_spec("openai:gpt-4o")) or (0.0, 0.0)
+    assert 0 < prompt < completion  # per 1,000 tokens, completion dearer
+    assert known_prices(parse_llm_spec("embedded")) == (0.0, 0.0)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used-0000")
+    resolved = _check_config(RunConfig(space="nas_macro", llm="openai:gpt-4o"))
+    assert (resolved.price_prompt_per_1k, resolved.price_completion_per_1k) == (prompt, completion)
+    given = _check_config(RunConfig(space="nas_macro", llm="openai:gpt-4o", price_prompt_per_1k=1.0))
+    assert (given.price_prompt_per_1k, given.price_completion_per_1k) == (1.0, completion)
+    rc, err = run_cli(["--space", "nas_macro", "--llm", "openai:some-unlisted-model", "--base-url",
+                       "http://127.0.0.1:9/v1", "--max-cost", "1", "--db", str(tmp_path / "x" / "l.sqlite")], capsys)
+    assert rc == 2 and "--price-prompt" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "x").exists()
