@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from agent import orchestrator
 from agent.config import RunConfig
+from agent.flags import DEFAULT_TEMPERATURE, PAPER_TEMPERATURE
 from agent.report import run_document
 from storage import DEFAULT_DB
 from storage.fold import IterationState, RunState, TrialState
@@ -88,8 +89,12 @@ def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
 
 async def asearch(config: RunConfig | None = None, *, db: str = str(DEFAULT_DB), run_id: str | None = None,
                   **options: Any) -> Run:
-    """Start a run (``config``, or a RunConfig made of ``options``) and carry it to the end."""
-    config = config if config is not None else RunConfig(**options)
+    """Start a run (``config``, or a RunConfig made of ``options`` with the command line's defaults: agent mode,
+    temperature 0.7, 0 in paper mode) and carry it to the end."""
+    if config is None:
+        options.setdefault("mode", "agent")
+        options.setdefault("temperature", PAPER_TEMPERATURE if options["mode"] == "paper" else DEFAULT_TEMPERATURE)
+        config = RunConfig(**options)
     return Run(await orchestrator.start_run(config, db=db, run_id=run_id), db)
 
 

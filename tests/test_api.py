@@ -32,3 +32,13 @@ async def test_the_plain_functions_work_inside_a_running_loop(tmp_path, tables):
     assert again.trials == load(run.run_id, db=str(tmp_path / "a.sqlite")).trials
     assert [b.arch for b in run.best_architectures()] == [t.best().arch for t in run.trials]
     assert run.config.space == "channel_resnet" and run.document()["run_id"] == run.run_id
+
+
+def test_search_takes_the_command_lines_defaults(tmp_path, tables):
+    from agent.api import search
+
+    run = search(space="nas_macro", llm="control:random", trials=1, iterations=2, db=str(tmp_path / "d.sqlite"))
+    assert run.config.mode == "agent" and run.config.temperature == 0.7 and run.config.model_help is True
+    paper = search(space="nas_macro", mode="paper", llm="control:random", trials=1, iterations=2,
+                   db=str(tmp_path / "d.sqlite"))
+    assert paper.config.temperature == 0.0
