@@ -1,7 +1,8 @@
 """What one chat call returns: :class:`LLMReply`, a frozen, JSON round-trippable record.
 
-The event log stores replies as JSON (``to_json``) and replay rebuilds them (``from_json``), so every
-field is plain data: strings, numbers, lists and dicts.
+The event log stores replies as JSON (``to_json``); the agent rebuilds its messages from that JSON
+(``agent.llm.messages.to_ai_message``) and ``from_json`` reads it back into a reply, so every field is plain data:
+strings, numbers, lists and dicts.
 """
 
 from __future__ import annotations

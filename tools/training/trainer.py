@@ -316,7 +316,7 @@ def _lr_factor(total_steps: int, warmup_fraction: float) -> Callable[[int], floa
     return factor
 
 
-def _should_compile(config: TrainConfig, device: torch.device, steps: int) -> bool:
+def _should_compile(config: TrainConfig, device: torch.device) -> bool:
     if config.compile == "auto":
         return COMPILE_AUTO and device.type == "cuda"
     return bool(config.compile)
@@ -374,7 +374,7 @@ def train(family: str, arch: Arch, config: TrainConfig | None = None) -> TrainRe
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
 
-    compiled = _should_compile(config, device, total_steps)
+    compiled = _should_compile(config, device)
     forward: Callable[[torch.Tensor], torch.Tensor] = model
     if compiled:
         try:
