@@ -20,7 +20,7 @@ from agent.views import ModelView, make_view
 from storage.errors import GeniusError
 from storage.events import StoredEvent
 from storage.fold import IterationState, RunState, TrialState, apply_event
-from storage.journal import EffectFailed, TrialJournal, as_stored_json
+from storage.journal import EffectFailed, TrialJournal
 from tools.evaluation import Arch, Evaluation
 from tools.spaces.base import SearchSpace
 from tools.stopping import TrainingCancelled
@@ -86,7 +86,6 @@ class TrialContext:
         self.seed = 0
         self.rng = random.Random(0)
         self.temperature = config.temperature
-        self._failed_calls = 0  # LLM calls of this trial that ended in a recorded failure
         self._proposal_notes: dict[str, Any] = {}
         self.view: ModelView = make_view(space, obfuscate=config.obfuscate, seed=config.obfuscation_seed)
 
@@ -157,9 +156,8 @@ class TrialContext:
         return None
 
     async def _record(self, type_: str, payload: dict[str, Any]) -> None:
-        await self.journal.record(type_, payload)
-        self._apply(StoredEvent(seq=0, type=type_, run_id=self.run_id, payload=as_stored_json(payload),
-                                trial=self.trial, step=None, effect_key=None, schema_version=1, ts=0.0, hash=""))
+        # The trial's state folds the event as the log holds it (on a resume, the recorded one).
+        self._apply(await self.journal.record(type_, payload))
 
     async def record(self, type_: str, payload: dict[str, Any]) -> None:
         """Record a fact of this trial (journaled: idempotent on resume, compared on replay)."""
@@ -220,7 +218,7 @@ class TrialContext:
     def next_call(self, seed_offset: int = 0) -> tuple[int, int]:
         """``(call_index, seed)`` of this trial's next LLM call: the index counts every call of the trial
         (recorded ones included), so a resumed trial sends the seeds the uninterrupted one sent."""
-        call_index = self.state.llm_calls + self._failed_calls
+        call_index = self.state.llm_calls + self.state.failed_llm_calls
         return call_index, self.seed + 7919 * call_index + seed_offset
 
     def priced(self, reply: dict[str, Any]) -> dict[str, Any]:
@@ -238,11 +236,11 @@ class TrialContext:
         try:
             result = await self.journal.effect("llm", request, perform)
         except EffectFailed:
-            self._failed_calls += 1
+            assert self.journal.last_completed is not None
+            self._apply(self.journal.last_completed)  # a recorded failure counts in the trial's calls too
             raise
-        self._apply(StoredEvent(seq=0, type="effect.completed", run_id=self.run_id,
-                                payload={"kind": "llm", "ok": result}, trial=self.trial, step=None,
-                                effect_key=None, schema_version=1, ts=0.0, hash=""))
+        assert self.journal.last_completed is not None
+        self._apply(self.journal.last_completed)  # the completed call as the log holds it
         return dict(result)
 
     async def wider_history(self, scope: str) -> list[dict[str, Any]]:

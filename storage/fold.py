@@ -42,6 +42,7 @@ class TrialState:
     rejections: dict[str, int] = field(default_factory=dict)
     reason: str = ""
     llm_calls: int = 0
+    failed_llm_calls: int = 0  # calls whose recorded result is a failure
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -129,6 +130,8 @@ def apply_event(state: RunState, e: StoredEvent) -> None:
                     trial.completion_tokens += ct
             else:
                 state.failed_calls += 1
+                if trial is not None:
+                    trial.failed_llm_calls += 1
                 err = p.get("error") or {}
                 # every attempt of a call that failed for good failed at the server; all but the first were
                 # retries

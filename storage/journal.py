@@ -113,6 +113,8 @@ class TrialJournal:
         self._j = journal
         self.trial = trial
         self._step = 0
+        # The effect.completed event of the last effect, as the log holds it: what the trial's fold applies.
+        self.last_completed: StoredEvent | None = None
 
     @property
     def replay(self) -> bool:
@@ -141,11 +143,12 @@ class TrialJournal:
         rec_res = self._j.recorded(res_key)
         req_event = self._event("effect.requested", {"kind": kind, "request": request}, req_key)
         if rec_res is not None:
+            self.last_completed = rec_res
             if self._j.replay:
                 await self._j.sink.append(req_event)
-                await self._j.sink.append(Event(
+                self.last_completed = await self._j.sink.append(Event(
                     type="effect.completed", run_id=self._j.run_id, payload=rec_res.payload,
-                    trial=self.trial, step=self._step, effect_key=res_key, ts=rec_res.ts))
+                    trial=self.trial, step=self._step, effect_key=res_key, ts=rec_res.ts)) or rec_res
             return _unwrap(kind, rec_res.payload)
         if rec_req is None:
             self._check_step(base, {"kind": kind, "request": stored_request})
@@ -164,11 +167,13 @@ class TrialJournal:
             if isinstance(attempts, list) and attempts:  # what the server saw of a call that failed for good
                 error["attempts"] = attempts
             payload = {"kind": kind, "error": error}
-        await self._j.sink.append(self._event("effect.completed", payload, res_key))
+        completed = self._event("effect.completed", payload, res_key)
+        self.last_completed = await self._j.sink.append(completed) or _as_stored(completed)
         return _unwrap(kind, as_stored_json(payload))
 
-    async def record(self, type_: str, payload: dict[str, Any]) -> None:
-        """Record a fact of the trial (e.g. an iteration's outcome); idempotent across re-execution."""
+    async def record(self, type_: str, payload: dict[str, Any]) -> StoredEvent:
+        """Record a fact of the trial (e.g. an iteration's outcome); idempotent across re-execution. Returns the
+        event as the log holds it (the recorded one, on a resume), for the trial's fold."""
         self._step += 1
         key = f"t{self.trial}/s{self._step}/{type_}"
         rec = self._j.recorded(key)
@@ -177,10 +182,18 @@ class TrialJournal:
             if rec.payload != stored:
                 raise DivergenceError(key, rec.payload, stored)
             if not self._j.replay:
-                return
+                return rec
         else:
             self._check_step(key, {"type": type_, "payload": as_stored_json(payload)})
-        await self._j.sink.append(self._event(type_, payload, key))
+        event = self._event(type_, payload, key)
+        return await self._j.sink.append(event) or _as_stored(event)
+
+
+def _as_stored(event: Event) -> StoredEvent:
+    """``event`` as a stored event would read back (used where the sink did not return one)."""
+    return StoredEvent(seq=0, type=event.type, run_id=event.run_id, payload=as_stored_json(event.payload),
+                       trial=event.trial, step=event.step, effect_key=event.effect_key,
+                       schema_version=event.schema_version, ts=event.ts, hash="")
 
 
 def _unwrap(kind: str, payload: dict[str, Any]) -> Any:
