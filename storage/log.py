@@ -84,6 +84,14 @@ def _insert_sql(rows: int) -> str:
     return f"INSERT INTO events ({_COLUMNS}) VALUES " + ", ".join([_ROW] * rows)
 
 
+def _guarded_insert_sql(rows: int) -> str:
+    """Insert ``rows`` only if the log's last seq is still the one bound last: one statement, so one implicit
+    transaction that reads the tail and appends under SQLite's write lock (a compare-and-append)."""
+    columns = ", ".join(f"column{i}" for i in range(1, 11))
+    return (f"INSERT INTO events ({_COLUMNS}) SELECT {columns} FROM (VALUES " + ", ".join([_ROW] * rows) +
+            ") WHERE (SELECT COALESCE(MAX(seq), 0) FROM events) = ?")
+
+
 def event_hash(
     prev_hash: str,
     seq: int,
@@ -378,35 +386,63 @@ class EventLog:
 
     async def _write(self, pending: list[_Pending]) -> list[list[StoredEvent | None]]:
         await self._load_keys({ev.run_id for p in pending for ev in p.events if ev.effect_key is not None})
-        # Several processes may append to one log: BEGIN IMMEDIATE takes SQLite's write lock (others wait for it
-        # through the busy timeout), and the chain continues from the tail as it is inside that transaction.
+        # Several processes may append to one log. The chain continues from the tail this writer last saw; the
+        # append happens only if that is still the tail (checked inside the transaction that appends), else the
+        # rows are chained again from the new tail. One process alone pays one statement per commit.
+        while True:
+            rows, plan, new_keys, seq, prev = self._chain(pending, self._last_seq, self._last_hash)
+            if not rows:
+                return [[None] * len(idx) for idx in plan]
+            if await self._append_if_tail(rows, self._last_seq):
+                break
+            await self._reload_tail()
+        self._wrote = True
+        stored = [stored_event(r[0], r[4], r[1], json.loads(r[8]), r[2], r[3], r[5], r[6], r[7], r[9]) for r in rows]
+        self.commits += 1
+        self._last_seq, self._last_hash = seq, prev
+        for run_id, key in new_keys:
+            self._keys[run_id].add(key)
+        return [[stored[i] if i >= 0 else None for i in idx] for idx in plan]
+
+    def _chain(self, pending: list[_Pending], seq: int, prev: str) -> tuple[
+            list[tuple[Any, ...]], list[list[int]], list[tuple[str, str]], int, str]:
+        """The rows for ``pending`` chained after (``seq``, ``prev``): rows, per batch the row index of each
+        event (-1 for a duplicate effect key), the new keys, and the new tail."""
+        rows: list[tuple[Any, ...]] = []
+        new_keys: list[tuple[str, str]] = []
+        plan: list[list[int]] = []
+        batch_keys: set[tuple[str, str]] = set()
+        keys = self._keys
+        for p in pending:
+            idx: list[int] = []
+            for ev, text in zip(p.events, p.texts, strict=True):
+                run_id, key = ev.run_id, ev.effect_key
+                if key is not None:
+                    k = (run_id, key)
+                    if key in keys[run_id] or k in batch_keys:
+                        idx.append(-1)
+                        continue
+                    batch_keys.add(k)
+                    new_keys.append(k)
+                seq += 1
+                h = event_hash(prev, seq, run_id, ev.trial, ev.step, ev.type, key, ev.schema_version, ev.ts, text)
+                idx.append(len(rows))
+                rows.append((seq, run_id, ev.trial, ev.step, ev.type, key, ev.schema_version, ev.ts, text, h))
+                prev = h
+            plan.append(idx)
+        return rows, plan, new_keys, seq, prev
+
+    async def _append_if_tail(self, rows: list[tuple[Any, ...]], tail: int) -> bool:
+        """Insert ``rows`` in one transaction if the log's last seq is still ``tail``; False if it is not."""
+        if len(rows) <= _ROWS_PER_STATEMENT:
+            cur = await self._conn.execute(_guarded_insert_sql(len(rows)), [*(v for r in rows for v in r), tail])
+            return bool(cur.rowcount == len(rows))
         await self._conn.execute("BEGIN IMMEDIATE")
         try:
-            row = await (await self._conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")).fetchone()
-            seq, prev = (int(row[0]), str(row[1])) if row is not None else (0, GENESIS_HASH)
-            rows: list[tuple[Any, ...]] = []
-            new_keys: list[tuple[str, str]] = []
-            plan: list[list[int]] = []  # per pending batch: the row index of each event, -1 for a duplicate
-            batch_keys: set[tuple[str, str]] = set()
-            keys = self._keys
-            for p in pending:
-                idx: list[int] = []
-                for ev, text in zip(p.events, p.texts, strict=True):
-                    run_id, key = ev.run_id, ev.effect_key
-                    if key is not None:
-                        k = (run_id, key)
-                        if key in keys[run_id] or k in batch_keys:
-                            idx.append(-1)
-                            continue
-                        batch_keys.add(k)
-                        new_keys.append(k)
-                    seq += 1
-                    h = event_hash(prev, seq, run_id, ev.trial, ev.step, ev.type, key, ev.schema_version, ev.ts,
-                                   text)
-                    idx.append(len(rows))
-                    rows.append((seq, run_id, ev.trial, ev.step, ev.type, key, ev.schema_version, ev.ts, text, h))
-                    prev = h
-                plan.append(idx)
+            row = await (await self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events")).fetchone()
+            if row is None or int(row[0]) != tail:
+                await self._conn.execute("ROLLBACK")
+                return False
             for start in range(0, len(rows), _ROWS_PER_STATEMENT):
                 chunk = rows[start:start + _ROWS_PER_STATEMENT]
                 await self._conn.execute(_insert_sql(len(chunk)), [v for r in chunk for v in r])
@@ -415,15 +451,11 @@ class EventLog:
             with contextlib.suppress(Exception):
                 await self._conn.execute("ROLLBACK")
             raise
-        if not rows:
-            return [[None] * len(idx) for idx in plan]
-        self._wrote = True
-        stored = [stored_event(r[0], r[4], r[1], json.loads(r[8]), r[2], r[3], r[5], r[6], r[7], r[9]) for r in rows]
-        self.commits += 1
-        self._last_seq, self._last_hash = seq, prev
-        for run_id, key in new_keys:
-            keys[run_id].add(key)
-        return [[stored[i] if i >= 0 else None for i in idx] for idx in plan]
+        return True
+
+    async def _reload_tail(self) -> None:
+        row = await (await self._conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")).fetchone()
+        self._last_seq, self._last_hash = (int(row[0]), str(row[1])) if row is not None else (0, GENESIS_HASH)
 
     # ----------------------------------------------------------------------------------------- reading
     async def read(self, run_id: str | None = None, *, after_seq: int = 0) -> list[StoredEvent]:

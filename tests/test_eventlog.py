@@ -388,6 +388,9 @@ async def test_integrity_error_is_not_retried_and_writer_keeps_reporting(db: Pat
                         f"VALUES ({n}, '{RUN}', 'run.created', '{key}', 1, 0, '{{}}', 'x')")
         con.commit()
         con.close()
+        # The writer finds the tail moved (as when another process appends) and continues the chain after it.
+        moved = await guarded(log.append(ev(step=99)))
+        assert moved is not None and moved.seq == 6
         calls = 0
         real_execute = log._conn.execute
 
@@ -405,10 +408,10 @@ async def test_integrity_error_is_not_retried_and_writer_keeps_reporting(db: Pat
         # A batch too big for one statement, with one colliding event at its end, is rolled back whole.
         with pytest.raises(IntegrityBug):
             await guarded(log.append_many([*numbered(250), ev(key="k1")]))
-        assert raw(db, "SELECT count(*) FROM events")[0][0] == 5  # 3 + the intruders: nothing partial
-        assert log.commits == 1  # only the batch before the intrusion
+        assert raw(db, "SELECT count(*) FROM events")[0][0] == 6  # 3 + the intruders + 1: nothing partial
+        assert log.commits == 2  # the batch before the intrusion and the one after it
         stored = await guarded(log.append(ev(key="k3")))  # and the writer goes on
-        assert stored is not None and stored.seq == 6
+        assert stored is not None and stored.seq == 7
 
 
 # ------------------------------------------------------------------------------------------ redaction
