@@ -20,6 +20,9 @@ HISTORY_SCOPES = ("trial", "run", "space")
 IN_PROCESS_MODELS = ("embedded", "control")
 # The default request rate for a network endpoint (requests per second, shared by every trial of a run).
 NETWORK_RATE_LIMIT = 5.0
+# The most a count may be: beyond these a typo, not a plan (a run of 10^12 trials would never end).
+MOST = {"trials": 100_000, "iterations": 100_000, "parallel": 1_024, "max_attempts": 100, "population": 100_000,
+        "sample_size": 100_000}
 # The longest a single model request may be given (--timeout), in seconds.
 MAX_TIMEOUT_S = 3600.0
 
@@ -173,8 +176,9 @@ class RunConfig:
         if self.evaluator not in EVALUATORS:
             problems.append(f"--evaluator must be one of {', '.join(EVALUATORS)}")
         for name in ("trials", "iterations", "parallel", "max_attempts", "population", "sample_size"):
-            if getattr(self, name) < 1:
-                problems.append(f"--{name.replace('_', '-')} must be at least 1")
+            value, most = getattr(self, name), MOST[name]
+            if not 1 <= value <= most:
+                problems.append(f"--{name.replace('_', '-')} must be between 1 and {most:,}, got {value}")
         if not 0.0 <= self.temperature <= 2.0:
             problems.append(f"--temperature must be between 0 and 2, got {self.temperature}")
         problems += _number_problems(self)

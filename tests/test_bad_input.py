@@ -19,9 +19,9 @@ from tests.conftest import ROOT
 
 # flag -> hostile values; every one must be refused with one line naming the flag
 HOSTILE: dict[str, list[str]] = {
-    "--trials": ["0", "-3", "nan", "", "x"],
-    "--iterations": ["0", "-1", "1.5"],
-    "--parallel": ["0", "-2"],
+    "--trials": ["0", "-3", "nan", "", "x", "1000000000000"],
+    "--iterations": ["0", "-1", "1.5", "99999999"],
+    "--parallel": ["0", "-2", "100000"],
     "--temperature": ["nan", "inf", "-0.1", "2.5", "x"],
     "--rate-limit": ["nan", "inf", "0", "-1", ""],
     "--timeout": ["nan", "inf", "0", "-5", "1e9"],
