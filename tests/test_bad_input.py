@@ -180,12 +180,6 @@ def test_unwritable_log_file_falls_back_to_stderr(tmp_path, tables, capsys):
     assert rc == 0 and "Traceback" not in err
 
 
-def test_the_usage_of_retries_is_bounded_by_the_retry_after_cap():
-    from agent.llm.client import LLMSettings
-
-    assert LLMSettings().retry_after_cap_s == 60.0 and LLMSettings().deadline_s <= 3600
-
-
 def test_paths_in_hints_survive_the_shell():
     from agent.hints import command_hint
 
