@@ -104,14 +104,14 @@ def search(config: RunConfig | None = None, *, db: str = str(DEFAULT_DB), run_id
     return _run_sync(asearch(config, db=db, run_id=run_id, **options))
 
 
-async def aresume(run_id: str, *, db: str = str(DEFAULT_DB), **changes: Any) -> Run:
+async def aresume(run_id: str, *, db: str = str(DEFAULT_DB), retry_failed: bool = False, **changes: Any) -> Run:
     """Continue an interrupted run where it stopped (``changes``: base_url, request_timeout_s, rate_limit,
-    max_cost, max_tokens)."""
-    return Run(await orchestrator.resume_run(run_id, db=db, changes=changes), db)
+    max_cost, max_tokens). ``retry_failed``: evaluate failed candidates again, as ``resume --retry-failed``."""
+    return Run(await orchestrator.resume_run(run_id, db=db, changes=changes, retry_failed=retry_failed), db)
 
 
-def resume(run_id: str, *, db: str = str(DEFAULT_DB), **changes: Any) -> Run:
-    return _run_sync(aresume(run_id, db=db, **changes))
+def resume(run_id: str, *, db: str = str(DEFAULT_DB), retry_failed: bool = False, **changes: Any) -> Run:
+    return _run_sync(aresume(run_id, db=db, retry_failed=retry_failed, **changes))
 
 
 async def areplay(run_id: str, *, db: str = str(DEFAULT_DB)) -> Run:

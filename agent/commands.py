@@ -144,7 +144,7 @@ async def cmd_search(args: argparse.Namespace) -> int:
 
 async def cmd_resume(args: argparse.Namespace) -> int:
     before = await orchestrator.load_run(args.run_id, db=args.db)
-    if before.status == "finished":
+    if before.status == "finished" and not args.retry_failed:
         if not args.json:
             print(f"run {args.run_id} already finished; nothing to resume")
         _print_result(args, before)
@@ -154,10 +154,12 @@ async def cmd_resume(args: argparse.Namespace) -> int:
     changes = {"base_url": args.base_url, "request_timeout_s": args.timeout, "rate_limit": args.rate_limit,
                "max_cost": args.max_cost, "max_tokens": args.max_tokens}
     if presenter is None:
-        state = await orchestrator.resume_run(args.run_id, db=args.db, changes=changes)
+        state = await orchestrator.resume_run(args.run_id, db=args.db, changes=changes,
+                                              retry_failed=args.retry_failed)
     else:
         with presenter:
-            state = await orchestrator.resume_run(args.run_id, db=args.db, listener=presenter, changes=changes)
+            state = await orchestrator.resume_run(args.run_id, db=args.db, listener=presenter, changes=changes,
+                                                  retry_failed=args.retry_failed)
     _print_result(args, state)
     return _interrupted_exit(args, state)
 

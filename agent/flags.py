@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--rate-limit", type=_float, default=None, help="LLM requests per second (shared)")
             p.add_argument("--max-cost", type=_float, default=None, help="a new cost budget for the whole run")
             p.add_argument("--max-tokens", type=int, default=None, help="a new token budget for the whole run")
+            p.add_argument("--retry-failed", action="store_true",
+                           help="evaluate failed candidates again (a finished run too): each trial with a failure "
+                                "runs again from its first one; what it did after that stays in the log, superseded")
     p = sub.add_parser("runs", help="table of runs")
     _db_arg(p)
     p.add_argument("--json", action="store_true")

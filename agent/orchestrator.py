@@ -39,6 +39,7 @@ from storage import (
 from storage.journal import EventSink
 from storage.ownership import RunOwnership
 from storage.redact import REDACTED
+from storage.retries import generation, retry_points
 from tools.errors import UserError
 from tools.spaces import get_space
 
@@ -175,11 +176,13 @@ RESUME_CHANGES = ("base_url", "request_timeout_s", "rate_limit", "max_cost", "ma
 
 
 async def resume_run(run_id: str, *, db: str, listener: Listener | None = None,
-                     changes: dict[str, Any] | None = None) -> RunState:
+                     changes: dict[str, Any] | None = None, retry_failed: bool = False) -> RunState:
     """Continue an interrupted run exactly where it stopped: recorded effects are not performed again.
 
     ``changes`` (keys of :data:`RESUME_CHANGES`): a new base URL, timeout, rate limit or budget for this and
-    later executions, recorded as ``run.reconfigured``."""
+    later executions, recorded as ``run.reconfigured``. ``retry_failed``: evaluate the failed candidates again
+    (a finished run too): each trial with a failure runs again from its first one, recorded as ``run.retried``
+    (the course it took from there on is superseded, see :mod:`storage.retries`)."""
     changes = {k: v for k, v in (changes or {}).items() if v is not None}
     unknown = set(changes) - set(RESUME_CHANGES)
     if unknown:
@@ -195,7 +198,10 @@ async def resume_run(run_id: str, *, db: str, listener: Listener | None = None,
         if not recorded:
             raise UnknownRunError(f"no run {run_id} in {db}; list the runs with: {command_hint('runs', db=db)}")
         state = fold_run(run_id, recorded)
-        if state.status == "finished":
+        points = retry_points(recorded) if retry_failed else {}
+        if retry_failed and not points:
+            raise UserError(f"run {run_id} has no failed evaluation to retry; resume it without --retry-failed")
+        if state.status == "finished" and not points:
             return state
         _check_recorded(run_id, state.config)
         config = replace(RunConfig.from_json(state.config), **changes)
@@ -207,6 +213,11 @@ async def resume_run(run_id: str, *, db: str, listener: Listener | None = None,
             llm = await open_llm(config, spent=state)
         if changes:
             await log_.append(Event("run.reconfigured", run_id, {"changes": changes}))
+        if points:
+            await log_.append(Event("run.retried", run_id, {
+                "trials": {str(t): step for t, step in sorted(points.items())},
+                "generation": generation(recorded) + 1}))
+            recorded = await log_.read(run_id)
         return await _execute(log_, run_id, config, recorded, llm=llm, replay=False, listener=listener)
     finally:
         if llm is not None:

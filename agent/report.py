@@ -40,6 +40,7 @@ def run_document(state: RunState) -> dict[str, Any]:
                   "retries": state.retries, "requests": state.calls + state.failed_requests,
                   "failed_requests": state.failed_requests, "cost": round(state.cost, 6)},
         "code_versions": list(state.code_versions),
+        "retried": state.retried,
     }
 
 
@@ -101,6 +102,9 @@ def summary_lines(state: RunState, *, elapsed_s: float | None, space_size: int |
         lines.append("; ".join(usage))
     if len(state.code_versions) > 1:
         lines.append(f"code versions: {', '.join(state.code_versions)} (the run was resumed on other code)")
+    if state.retried:
+        lines.append(f"failed evaluations retried {state.retried} time{'s' if state.retried > 1 else ''} "
+                     "(resume --retry-failed); the calls the earlier courses made count in the usage above")
     lines.extend(f"{label}: {command}" for label, command in commands.items())
     return lines
 

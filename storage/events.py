@@ -11,6 +11,8 @@ run.created        first event of a run: the full configuration (space, strategy
 run.started        an execution of the run began (mode live/resume), with pid and host.
 run.interrupted    the execution stopped early (Ctrl-C, budget exhausted, error), with the reason.
 run.finished       all trials ended; the run's final status.
+run.reconfigured   a resume changed how the endpoint is reached or the budget.
+run.retried        a resume tries failed evaluations again: each trial named runs again from that step.
 trial.started      a trial began (its seed, temperature).
 effect.requested   a trial is about to perform an effect (LLM call, evaluation, random draw, tool call).
 effect.completed   the effect's result, or the error it ended with.
@@ -41,6 +43,9 @@ EVENT_TYPES: dict[str, int] = {
     "run.finished": 1,
     # resume changed how the endpoint is reached or the budget (base_url, timeout, rate limit, max cost/tokens)
     "run.reconfigured": 1,
+    # resume --retry-failed: per trial, the step from which it runs again (its first failed evaluation);
+    # what that trial recorded from there on before this event is superseded (storage/retries.py)
+    "run.retried": 1,
     # a trial stopped because its model could not be reached: the failed attempts the server saw
     "llm.unreached": 1,
     "trial.started": 1,

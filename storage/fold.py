@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storage.events import StoredEvent
+from storage.retries import superseded_seqs
 
 
 @dataclass
@@ -86,6 +87,7 @@ class RunState:
     interrupt_reason: str = ""
     last_pid: int | None = None
     last_host: str | None = None
+    retried: int = 0  # how often its failed evaluations were retried (resume --retry-failed)
 
     def trial(self, n: int) -> TrialState:
         t = self.trials.get(n)
@@ -107,37 +109,45 @@ class RunState:
         return best
 
 
-def apply_event(state: RunState, e: StoredEvent) -> None:
-    """Apply one event to a run state (the step of the fold)."""
+def _apply_llm_call(state: RunState, e: StoredEvent, trial: TrialState | None) -> None:
+    p = e.payload
+    ok = p.get("ok")
+    if isinstance(ok, dict):
+        state.calls += 1
+        pt, ct = int(ok.get("prompt_tokens") or 0), int(ok.get("completion_tokens") or 0)
+        state.prompt_tokens += pt
+        state.completion_tokens += ct
+        state.cost += float(ok.get("cost") or 0.0)
+        state.retries += len(ok.get("attempts") or [])
+        state.failed_requests += len(ok.get("attempts") or [])
+        if trial is not None:
+            trial.llm_calls += 1
+            trial.prompt_tokens += pt
+            trial.completion_tokens += ct
+    else:
+        state.failed_calls += 1
+        if trial is not None:
+            trial.failed_llm_calls += 1
+        err = p.get("error") or {}
+        # every attempt of a call that failed for good failed at the server; all but the first were retries
+        state.retries += max(0, len(err.get("attempts") or []) - 1)
+        state.failed_requests += len(err.get("attempts") or [])
+        state.errors.append(f"trial {e.trial}: {err.get('type')}: {err.get('message')}")
+
+
+def apply_event(state: RunState, e: StoredEvent, *, superseded: bool = False) -> None:
+    """Apply one event to a run state (the step of the fold). A ``superseded`` event (one a retry of failed
+    evaluations replaced, see :mod:`storage.retries`) counts only in what the run spent: its calls and tokens."""
     p = e.payload
     t = e.type
+    if superseded:
+        if t == "effect.completed" and p.get("kind") == "llm":
+            _apply_llm_call(state, e, None)
+        return
     if t == "effect.completed":
         kind = p.get("kind")
         if kind == "llm":
-            trial = state.trial(e.trial) if e.trial is not None else None
-            ok = p.get("ok")
-            if isinstance(ok, dict):
-                state.calls += 1
-                pt, ct = int(ok.get("prompt_tokens") or 0), int(ok.get("completion_tokens") or 0)
-                state.prompt_tokens += pt
-                state.completion_tokens += ct
-                state.cost += float(ok.get("cost") or 0.0)
-                state.retries += len(ok.get("attempts") or [])
-                state.failed_requests += len(ok.get("attempts") or [])
-                if trial is not None:
-                    trial.llm_calls += 1
-                    trial.prompt_tokens += pt
-                    trial.completion_tokens += ct
-            else:
-                state.failed_calls += 1
-                if trial is not None:
-                    trial.failed_llm_calls += 1
-                err = p.get("error") or {}
-                # every attempt of a call that failed for good failed at the server; all but the first were
-                # retries
-                state.retries += max(0, len(err.get("attempts") or []) - 1)
-                state.failed_requests += len(err.get("attempts") or [])
-                state.errors.append(f"trial {e.trial}: {err.get('type')}: {err.get('message')}")
+            _apply_llm_call(state, e, state.trial(e.trial) if e.trial is not None else None)
         elif kind == "evaluate" and "ok" in p:
             state.evaluations += 1
     elif t == "iteration.completed":
@@ -190,6 +200,8 @@ def apply_event(state: RunState, e: StoredEvent) -> None:
         attempts = p.get("attempts") or []
         state.failed_requests += len(attempts)
         state.retries += max(0, len(attempts) - 1)
+    elif t == "run.retried":
+        state.retried += 1
     elif t == "run.reconfigured":
         state.config.update(dict(p.get("changes") or {}))
     elif t == "run.finished":
@@ -200,18 +212,22 @@ def apply_event(state: RunState, e: StoredEvent) -> None:
 def fold_run(run_id: str, events: Iterable[StoredEvent]) -> RunState:
     """Fold one run's events (in ``seq`` order) into its state."""
     state = RunState(run_id=run_id)
+    events = list(events)
+    gone = superseded_seqs(events)
     for e in events:
         if e.run_id == run_id:
-            apply_event(state, e)
+            apply_event(state, e, superseded=e.seq in gone)
     return state
 
 
 def fold_all(events: Iterable[StoredEvent]) -> dict[str, RunState]:
     """Fold a whole log into one state per run, in creation order."""
     states: dict[str, RunState] = {}
+    events = list(events)
+    gone = superseded_seqs(events)
     for e in events:
         s = states.get(e.run_id)
         if s is None:
             s = states[e.run_id] = RunState(run_id=e.run_id)
-        apply_event(s, e)
+        apply_event(s, e, superseded=e.seq in gone)
     return states

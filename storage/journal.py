@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 from storage.errors import DivergenceError, GeniusError, ReplayMissingEffect, StorageError, UserError
 from storage.events import Event, StoredEvent, canonical_json
 from storage.redact import redact
+from storage.retries import current, generation, keyed, logical_key
 
 
 class EventSink(Protocol):
@@ -76,8 +78,11 @@ class Journal:
         self.run_id = run_id
         self.sink = sink
         self.replay = replay
+        # A retry of failed evaluations (storage/retries.py) supersedes the course that followed each failure:
+        # the journal follows the current course, found under logical keys, and writes in the next generation.
+        self.generation = generation(recorded)
         self._recorded: dict[str, StoredEvent] = {
-            e.effect_key: e for e in recorded if e.effect_key is not None
+            logical_key(e.effect_key): e for e in current(recorded) if e.effect_key is not None
         }
         # "t{trial}/s{step}" -> the first event recorded at that step, whatever its kind. Re-executed code that
         # asks for another kind of effect (or fact) at a recorded step has diverged; without this index its
@@ -98,8 +103,10 @@ class Journal:
 
     async def emit(self, event: Event) -> None:
         """Append a keyed run-level event unless the log already has it (replay: to the memory sink)."""
-        if event.effect_key is not None and event.effect_key in self._recorded and not self.replay:
-            return
+        if event.effect_key is not None:
+            if event.effect_key in self._recorded and not self.replay:
+                return
+            event = replace(event, effect_key=keyed(event.effect_key, self.generation))
         await self.sink.append(event)
 
     def trial(self, trial: int) -> TrialJournal:
@@ -122,7 +129,7 @@ class TrialJournal:
 
     def _event(self, type_: str, payload: dict[str, Any], key: str) -> Event:
         return Event(type=type_, run_id=self._j.run_id, payload=payload, trial=self.trial, step=self._step,
-                     effect_key=key)
+                     effect_key=keyed(key, self._j.generation))
 
     def _check_step(self, key: str, requested: Any) -> None:
         """Raise :class:`DivergenceError` if the log holds something else at this step."""
@@ -148,7 +155,8 @@ class TrialJournal:
                 await self._j.sink.append(req_event)
                 self.last_completed = await self._j.sink.append(Event(
                     type="effect.completed", run_id=self._j.run_id, payload=rec_res.payload,
-                    trial=self.trial, step=self._step, effect_key=res_key, ts=rec_res.ts)) or rec_res
+                    trial=self.trial, step=self._step, effect_key=keyed(res_key, self._j.generation),
+                    ts=rec_res.ts)) or rec_res
             return _unwrap(kind, rec_res.payload)
         if rec_req is None:
             self._check_step(base, {"kind": kind, "request": stored_request})

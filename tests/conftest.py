@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A shell that starts pytest in the background (`pytest &`, nohup) sets SIGINT to "ignore", and every process a
+# test starts would inherit that: the Ctrl-C tests would then test nothing. With a handler here, a child starts
+# with the default disposition, as it does under a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 DATA_DIR = os.environ.get("GENIUS_DATA_DIR")
 
 

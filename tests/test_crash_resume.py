@@ -230,3 +230,46 @@ def test_verify_names_the_first_tampered_event(tmp_path, tables):
     con.close()
     bad = subprocess.run(cli("verify", "--db", db), capture_output=True, text=True, env=env())
     assert bad.returncode == 1 and "first bad seq 9" in bad.stdout
+
+
+def test_a_cost_budget_holds_over_sigkill_and_resume_cycles(tmp_path, tables):
+    """The budget belongs to the run, not to a process: killed at random points and resumed again and again, a
+    run spends no more than its --max-cost plus the calls in flight when it was crossed (one per parallel trial)."""
+    answers = valid_answers("nas_macro", 10)
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([json.dumps(a) for a in answers]))
+    base = ["--space", "nas_macro", "--mode", "paper", "--llm", f"scripted:{script}", "--trials", "2",
+            "--iterations", "10", "--parallel", "2", "--rate-limit", "8", "--seed", "4",
+            "--price-prompt", "1", "--price-completion", "1", "--json"]
+    ref = subprocess.run(cli(*base, "--db", str(tmp_path / "ref.sqlite"), "--run-id", "ref"), capture_output=True,
+                         text=True, env=env(), timeout=120)
+    assert ref.returncode == 0, ref.stderr
+    full_cost = float(json.loads(ref.stdout)["usage"]["cost"])
+    budget = round(full_cost / 2, 4)
+
+    db = str(tmp_path / "b.sqlite")
+    command = cli(*base, "--max-cost", str(budget), "--db", db, "--run-id", "b")
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(6):
+        target = committed_events(db, "b") + rng.randint(1, 12)
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
+        while proc.poll() is None and committed_events(db, "b") < target:
+            time.sleep(0.02)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        if status_of(db, "b") != "absent":
+            command = cli("resume", "b", "--db", db, "--json")
+    final = subprocess.run(command, capture_output=True, text=True, env=env(), timeout=120)
+    assert final.returncode == 3, final.stderr  # stopped at the budget: a normal end with its own status
+    assert kills >= 2, "the kills should land inside the run"
+    con = sqlite3.connect(db)
+    calls = [json.loads(p)["ok"] for (p,) in con.execute(
+        "SELECT payload FROM events WHERE run_id='b' AND type='effect.completed'") if json.loads(p)["kind"] == "llm"]
+    con.close()
+    spent = sum(c["cost"] for c in calls)
+    per_call = max(c["cost"] for c in calls)
+    assert budget <= spent <= budget + 2 * per_call
+    assert float(shown(db, "b")["usage"]["cost"]) == pytest.approx(spent, abs=1e-6)

@@ -14,6 +14,7 @@ from agent.evaluators import TableEvaluator
 from agent.orchestrator import replay_run, resume_run, start_run
 from agent.report import paper_table, run_document
 from storage import EventLog
+from storage.errors import UserError
 from tests.test_search_e2e import cfg, llm_requests, valid_answers, write_script
 from tools.spaces import get_space
 
@@ -33,6 +34,13 @@ def wide_channels_run_out_of_memory(monkeypatch):
     return calls
 
 
+def script_for(mode: str, plan: list[list[int]]) -> list:
+    """The scripted model's replies proposing ``plan`` in order: answers (paper mode) or lookups (agent mode)."""
+    if mode == "paper":
+        return [json.dumps(x) for x in plan]
+    return [{"content": "", "tool_calls": [{"name": "lookup_benchmark", "args": {"architecture": x}}]} for x in plan]
+
+
 def wide(arch: list[int]) -> list[int]:
     space = get_space("channel_resnet")
     return [*arch[:3], max(space.positions[3]), *arch[4:]]
@@ -44,11 +52,7 @@ async def test_a_failing_evaluation_is_recorded_and_the_trial_goes_on(tmp_path, 
     a = valid_answers("channel_resnet", 3)
     a = [x for x in a if x[3] != 512] + [x for x in valid_answers("channel_resnet", 9) if x[3] != 512]
     plan = [a[0], wide(a[1]), a[2]]
-    if mode == "paper":
-        replies = [json.dumps(x) for x in plan]
-    else:
-        replies = [{"content": "", "tool_calls": [{"name": "lookup_benchmark", "args": {"architecture": x}}]}
-                   for x in plan]
+    replies = script_for(mode, plan)
     db = str(tmp_path / "l.sqlite")
     state = await start_run(cfg(space="channel_resnet", mode=mode, trials=2, iterations=3, parallel=2,
                                 llm=write_script(tmp_path / "s.json", replies)), db=db)
@@ -109,3 +113,72 @@ async def test_an_outage_interrupts_and_resume_finishes_as_if_nothing_happened(t
         back = await resume_run(down.run_id, db=db)
     assert back.status == "finished"
     assert run_document(back)["trials"] == run_document(reference)["trials"]
+
+
+@pytest.mark.parametrize("mode", ["paper", "agent"])
+async def test_resume_retry_failed_runs_each_trial_again_from_its_first_failure(tmp_path, tables, mode,
+                                                                               monkeypatch):
+    """`resume --retry-failed` on a finished run: the failed candidate is evaluated again, and so is everything
+    the trial did after it (which followed from the failure); the earlier course stays in the log, superseded.
+    Tried twice: once while the GPU still runs out of memory (generation 1 fails again), once healed."""
+    healed = {"yes": False}
+    calls: list[tuple[int, ...]] = []
+    real = TableEvaluator.evaluate
+
+    async def evaluate(self, space, arch, *, seed):
+        calls.append(tuple(arch))
+        if not healed["yes"] and arch[3] == max(space.positions[3]):
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return await real(self, space, arch, seed=seed)
+
+    monkeypatch.setattr(TableEvaluator, "evaluate", evaluate)
+    a = [x for x in valid_answers("channel_resnet", 12) if x[3] != 512]
+    plan = [a[0], wide(a[1]), a[2], a[3]]
+    replies = script_for(mode, plan)
+    db = str(tmp_path / "l.sqlite")
+    first = await start_run(cfg(space="channel_resnet", mode=mode, trials=2, iterations=4, parallel=2,
+                                llm=write_script(tmp_path / "s.json", replies)), db=db)
+    assert first.status == "finished" and len(calls) == 8
+    assert [it.status for it in first.trials[0].iterations] == ["ok", "failed", "ok", "ok"]
+
+    # without --retry-failed a finished run has nothing to do
+    assert run_document(await resume_run(first.run_id, db=db))["trials"] == run_document(first)["trials"]
+    assert len(calls) == 8
+
+    still_failing = await resume_run(first.run_id, db=db, retry_failed=True)
+    # each trial ran again from its failure: the wide candidate and the two after it, 3 x 2 trials
+    assert len(calls) == 8 + 6
+    assert [it.status for it in still_failing.trials[0].iterations] == ["ok", "failed", "ok", "ok"]
+    assert still_failing.retried == 1
+
+    healed["yes"] = True
+    done = await resume_run(first.run_id, db=db, retry_failed=True)
+    assert len(calls) == 8 + 6 + 6
+    assert done.status == "finished" and done.retried == 2
+    for trial in done.trials.values():
+        assert trial.status == "finished"
+        assert [it.status for it in trial.iterations] == ["ok", "ok", "ok", "ok"]
+        assert [it.arch for it in trial.iterations] == plan
+        assert trial.llm_calls == len(plan)  # the trial's own course
+    # every call the run made counts in what it spent, the superseded ones too
+    assert done.calls == 2 * (len(plan) + 2 + 2)
+    assert done.prompt_tokens >= first.prompt_tokens
+
+    with pytest.raises(UserError, match="no failed evaluation to retry"):
+        await resume_run(first.run_id, db=db, retry_failed=True)
+    again = await resume_run(first.run_id, db=db)
+    replayed = await replay_run(first.run_id, db=db)
+    assert run_document(again)["trials"] == run_document(done)["trials"] == run_document(replayed)["trials"]
+    assert len(calls) == 8 + 6 + 6  # neither the resume nor the replay evaluated anything
+
+    log = await EventLog.open(db, create=False)
+    try:
+        events = await log.read(first.run_id)
+        report = await log.verify()
+    finally:
+        await log.close()
+    assert report.ok
+    failed = [e for e in events if e.type == "effect.completed" and e.payload["kind"] == "evaluate"
+              and "error" in e.payload]
+    assert len(failed) == 4  # nothing was deleted: both failed generations are still in the log
+    assert [e.payload["generation"] for e in events if e.type == "run.retried"] == [1, 2]

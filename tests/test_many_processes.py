@@ -55,10 +55,14 @@ def test_a_second_resume_of_a_run_is_refused_before_it_reads_or_calls_anything(t
         assert made.returncode == 1 and "resume" in made.stderr, made.stderr
         # the first resume waits on a slow endpoint ...
         server.set_default(hang(20.0))
+        made_calls = len(server.completions)
         first = subprocess.Popen(cli("resume", "r", "--db", str(db)),
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(3.0)
+        deadline = time.monotonic() + 60  # until the first resume's call has reached the server (slow cores)
+        while len(server.completions) == made_calls and time.monotonic() < deadline:
+            time.sleep(0.05)
         calls_before = len(server.completions)
+        assert calls_before == made_calls + 1
         other = {"same": db, "symlink": tmp_path / "link.sqlite", "hardlink": tmp_path / "hard.sqlite"}[second_path]
         if second_path == "symlink":
             os.symlink(db, other)
