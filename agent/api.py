@@ -1,5 +1,5 @@
 """The Python API: start, resume, replay and read runs from a notebook or a script, with the same
-:class:`~agent.config.RunConfig` the command line builds.
+:class:`~agent.engine.config.RunConfig` the command line builds.
 
     from agent.api import search, load
     run = search(space="nas_macro", optimizer="evolution", trials=5, db="runs/notebook.sqlite")
@@ -19,10 +19,10 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from agent import orchestrator
-from agent.config import RunConfig
+from agent.engine import orchestrator
+from agent.engine.config import RunConfig
 from agent.flags import DEFAULT_TEMPERATURE, PAPER_TEMPERATURE
-from agent.report import run_document
+from agent.read.report import run_document
 from storage import DEFAULT_DB
 from storage.fold import IterationState, RunState, TrialState
 

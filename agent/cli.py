@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agent import commands
+from agent.engine.hints import command_hint
 from agent.flags import COMMANDS, build_parser
-from agent.hints import command_hint
 from agent.llm.errors import BudgetExhausted
 from agent.llm.redact import scrub
 from agent.logs import configure_logging, details_hint

@@ -17,15 +17,15 @@ from typing import Any
 
 from rich.console import Console
 
-from agent import orchestrator
+from agent.engine import orchestrator
+from agent.engine.hints import command_hint
 from agent.flags import config_from_args
-from agent.hints import command_hint
-from agent.report import paper_table, run_document, runs_json, runs_table, space_info, summary_lines
-from agent.ui import LivePresenter, PlainPresenter
+from agent.read.report import paper_table, run_document, runs_json, runs_table, space_info, summary_lines
+from agent.read.ui import LivePresenter, PlainPresenter
 from storage import DEFAULT_DB, EventLog, RunState
 from storage.log import VerifyReport
 from tools.errors import UserError
-from tools.spaces import list_spaces
+from tools.spaces import get_space, list_spaces
 
 
 class Terminated(KeyboardInterrupt):
@@ -192,7 +192,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
         sys.stdout.write(evaluations_csv(state))
         return 0
     if args.plot:
-        from agent.plots import plot_run
+        from agent.read.plots import plot_run
 
         plot_run(state, args.plot, optimum=space_info(state)[0])
     _print_result(args, state)
@@ -254,19 +254,21 @@ async def cmd_spaces(args: argparse.Namespace) -> int:
 
 
 async def cmd_compare(args: argparse.Namespace) -> int:
-    from agent.compare import CompareSpec, compare_tables, parse_optimizers, run_compare
-    from agent.config import RunConfig
+    from agent.engine.compare import CompareSpec, parse_optimizers, run_compare
+    from agent.read.comparison import compare_document, compare_tables
 
     optimizers = parse_optimizers(args.optimizers)
-    base = RunConfig(space=args.space, optimizer=optimizers[0], mode=args.mode, llm=args.llm, base_url=args.base_url,
-                     trials=args.trials, iterations=args.iterations, seed=args.seed, parallel=args.parallel,
-                     data_dir=args.data_dir)
+    base = config_from_args(args, optimizer=optimizers[0])
     # Progress goes to stderr under --json so that stdout stays one JSON document.
     out = sys.stderr if args.json else sys.stdout
-    doc, samples = await run_compare(CompareSpec(base=base, optimizers=optimizers, reuse=args.reuse), db=args.db,
-                                     note=lambda text: print(text, file=out, flush=True))
+    runs = await run_compare(CompareSpec(base=base, optimizers=optimizers, reuse=args.reuse), db=args.db,
+                             note=lambda text: print(text, file=out, flush=True))
+    size = get_space(base.space, base.data_dir).size
+    doc, samples = compare_document([(r.label, r.state, r.reused) for r in runs], space=base.space, size=size,
+                                    trials=base.trials, iterations=base.iterations, optimizers=optimizers,
+                                    seed=base.seed or 0)
     if args.plot:
-        from agent.plots import plot_compare
+        from agent.read.plots import plot_compare
 
         plot_compare({s.label: s.curves for s in samples}, args.plot,
                      title=f"{args.space}: best-so-far rank per iteration, {args.trials} trials")
@@ -280,7 +282,7 @@ async def cmd_compare(args: argparse.Namespace) -> int:
 
 
 async def cmd_report(args: argparse.Namespace) -> int:
-    from agent.html_report import render_report
+    from agent.read.html_report import render_report
 
     states = [await orchestrator.load_run(run_id, db=args.db) for run_id in args.run_ids]
     page = render_report(states)

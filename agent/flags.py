@@ -8,7 +8,7 @@ import math
 import sys
 from typing import Any
 
-from agent.config import MODES, OPTIMIZERS, AssistOptions, RunConfig
+from agent.engine.config import MODES, OPTIMIZERS, AssistOptions, RunConfig
 from storage import DEFAULT_DB
 from tools.errors import UserError
 
@@ -50,12 +50,15 @@ def _db_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default=str(DEFAULT_DB), help=f"event log file (default {DEFAULT_DB})")
 
 
-def _search_args(p: argparse.ArgumentParser) -> None:
+def _search_args(p: argparse.ArgumentParser, *, one_run: bool = True) -> None:
+    """The flags of every command that starts runs (``search``; ``compare`` without ``--optimizer`` and
+    ``--run-id``, since it starts one run per optimizer), so no command drops one."""
     p.add_argument("--space", required=True, help="search space (python run_agent.py spaces lists them)")
     p.add_argument("--llm", default="embedded", help="embedded[:qwen-1.5b|qwen-0.5b|smollm2|PATH.gguf] | "
                    "openai:MODEL | scripted:FILE.json (default embedded = embedded:qwen-1.5b)")
     p.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint for openai:MODEL")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="genius")
+    if one_run:
+        p.add_argument("--optimizer", choices=OPTIMIZERS, default="genius")
     p.add_argument("--mode", choices=MODES, default="agent",
                    help="agent (default): the LangChain agent with its tools; paper: the paper's method; "
                         "assisted: the position-question loop without the agent")
@@ -99,6 +102,8 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--obfuscate", action="store_true", help="neutral names, permuted positions (contamination probe)")
     p.add_argument("--population", type=_positive_int, default=5, help="regularized evolution population")
     p.add_argument("--sample-size", type=_positive_int, default=3, help="regularized evolution tournament size")
+    p.add_argument("--local-init", type=_positive_int, default=10,
+                   help="local search: random architectures evaluated before it starts from the best (NASLib's 10)")
     p.add_argument("--assist", default="all",
                    help="assisted mode behaviours: all (position_questions, compact_prompt; "
                         "for whole-list requests refuse_repeats, sorted_history, edit_requests, explore_untried, "
@@ -107,7 +112,8 @@ def _search_args(p: argparse.ArgumentParser) -> None:
                         "none | a comma list of those | no-NAME,... to switch defaults off")
     p.add_argument("--candidates", type=_positive_int, default=1, help="assisted: answers sampled per iteration")
     p.add_argument("--temperature-schedule", default="", help="assisted: START:END linear over iterations")
-    p.add_argument("--run-id", default=None)
+    if one_run:
+        p.add_argument("--run-id", default=None)
     _db_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
@@ -140,22 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", action="store_true", help="one row per evaluation")
     p.add_argument("--plot", default=None, help="write accuracy/rank per iteration to this PNG")
     p = sub.add_parser("compare", help="run (or reuse) one run per optimizer and compare them")
-    p.add_argument("--space", required=True, help="search space (python run_agent.py spaces lists them)")
+    # every search flag (the model's apply to genius only), with a comparison's defaults
+    _search_args(p, one_run=False)
+    p.set_defaults(trials=10, mode="paper", seed=0)
     p.add_argument("--optimizers", default="genius,random,evolution,local",
                    help=f"comma list of {','.join(OPTIMIZERS)}; compared against genius, else the first")
-    p.add_argument("--trials", type=_positive_int, default=10)
-    p.add_argument("--iterations", type=_positive_int, default=10)
-    p.add_argument("--llm", default="embedded", help="genius only (as for search)")
-    p.add_argument("--base-url", default=None, help="genius only: OpenAI-compatible endpoint")
-    p.add_argument("--mode", choices=MODES, default="paper", help="genius only")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--parallel", type=_positive_int, default=1, help="trials at once within each run")
-    p.add_argument("--data-dir", default=None)
     p.add_argument("--reuse", action="store_true",
                    help="take the newest finished run of the same protocol in --db instead of a new one")
     p.add_argument("--plot", default=None, help="write the best-so-far rank curves to this PNG")
-    _db_arg(p)
-    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     p = sub.add_parser("report", help="one self-contained HTML page for one or more runs")
     p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
     _db_arg(p)
@@ -191,7 +189,8 @@ def _assist_options(text: str, candidates: int, schedule: str) -> AssistOptions:
     return AssistOptions(candidates=candidates, temperature_schedule=schedule, **flags)
 
 
-def config_from_args(a: argparse.Namespace) -> RunConfig:
+def config_from_args(a: argparse.Namespace, *, optimizer: str | None = None) -> RunConfig:
+    """The RunConfig the search flags in ``a`` ask for (``optimizer``: for ``compare``, which has none)."""
     train: dict[str, Any] = {"dataset": a.dataset}
     for key, value in (("data_dir", a.train_data_dir), ("epochs", a.epochs), ("batch_size", a.batch_size)):
         if value is not None:
@@ -202,13 +201,14 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
     if temperature is None:
         temperature = PAPER_TEMPERATURE if a.mode == "paper" else DEFAULT_TEMPERATURE
     return RunConfig(
-        space=a.space, optimizer=a.optimizer, mode=a.mode, llm=a.llm, base_url=a.base_url, trials=a.trials,
+        space=a.space, optimizer=optimizer or a.optimizer, mode=a.mode, llm=a.llm, base_url=a.base_url, trials=a.trials,
         iterations=a.iterations, temperature=temperature, seed=a.seed, parallel=a.parallel,
         model_help={"auto": None, "on": True, "off": False}[a.model_help], tool_calls=a.tool_calls,
         history_scope=a.history_scope,
         rate_limit=a.rate_limit, tokens_per_minute=a.tokens_per_minute, evaluator=a.evaluator,
         data_dir=a.data_dir, max_params=a.max_params,
         max_flops=a.max_flops, obfuscate=a.obfuscate, population=a.population, sample_size=a.sample_size,
+        local_init=a.local_init,
         max_tokens=a.max_tokens, max_cost=a.max_cost, request_timeout_s=a.timeout,
         price_prompt_per_1k=a.price_prompt, price_completion_per_1k=a.price_completion,
         train=train if a.evaluator == "train" else {},

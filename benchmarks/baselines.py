@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.config import RunConfig
-from agent.orchestrator import start_run
+from agent.engine.config import RunConfig
+from agent.engine.orchestrator import start_run
 from tools.spaces import SPACE_NAMES
 
 # Best of 10 uniform samples, 10,000 repeats (../shared/benchmarks/README.md).

@@ -20,9 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rich.console import Console
 
-from agent.compare import CompareSpec, compare_tables, run_compare
-from agent.config import RunConfig
-from tools.spaces import SPACE_NAMES
+from agent.engine.compare import CompareSpec, run_compare
+from agent.engine.config import RunConfig
+from agent.read.comparison import compare_document, compare_tables
+from tools.spaces import SPACE_NAMES, get_space
 
 
 async def main() -> None:
@@ -38,8 +39,12 @@ async def main() -> None:
             base = RunConfig(space=space, optimizer="random", trials=args.trials, iterations=args.iterations,
                              seed=args.seed, parallel=16)
             t0 = time.perf_counter()
-            doc, _ = await run_compare(CompareSpec(base=base, optimizers=("random", "evolution", "local")),
-                                       db=str(Path(tmp) / f"{space}.sqlite"))
+            optimizers = ("random", "evolution", "local")
+            runs = await run_compare(CompareSpec(base=base, optimizers=optimizers),
+                                     db=str(Path(tmp) / f"{space}.sqlite"))
+            doc, _ = compare_document([(r.label, r.state, r.reused) for r in runs], space=space,
+                                      size=get_space(space).size, trials=args.trials, iterations=args.iterations,
+                                      optimizers=optimizers, seed=args.seed)
             dt = time.perf_counter() - t0
             summary, _curve = compare_tables(doc)
             console.print(summary)

@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.config import RunConfig
-from agent.orchestrator import start_run
+from agent.engine.config import RunConfig
+from agent.engine.orchestrator import start_run
 from storage import EventLog
 from tools.spaces import get_space
 

@@ -38,9 +38,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.config import AssistOptions, RunConfig
+from agent.engine.config import AssistOptions, RunConfig
+from agent.engine.orchestrator import load_run, load_runs, resume_run, start_run
 from agent.logs import configure_logging
-from agent.orchestrator import load_run, load_runs, resume_run, start_run
 from storage import EventLog, RunState
 from storage.fold import TrialState
 from tools.spaces import SPACE_NAMES, get_space

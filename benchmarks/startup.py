@@ -33,8 +33,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=7)
     args = ap.parse_args()
-    from agent.config import RunConfig
-    from agent.orchestrator import start_run
+    from agent.engine.config import RunConfig
+    from agent.engine.orchestrator import start_run
 
     with tempfile.TemporaryDirectory() as tmp:
         db = str(Path(tmp) / "l.sqlite")

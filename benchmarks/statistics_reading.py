@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from agent.engine.views import make_view
 from agent.llm import LLMClient, LLMSettings, parse_llm_spec
-from agent.views import make_view
 from tools.spaces import get_space
 
 QUESTIONS = {

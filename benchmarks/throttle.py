@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.config import RunConfig
+from agent.engine.config import RunConfig
+from agent.engine.orchestrator import start_run
 from agent.logs import configure_logging
-from agent.orchestrator import start_run
 from tools.spaces import get_space
 
 

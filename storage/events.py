@@ -26,10 +26,11 @@ from __future__ import annotations
 import json
 import operator
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from storage.payloads import iteration_v1_to_v2, missing_keys
 from storage.redact import redact
 
 JSON = Any
@@ -52,7 +53,8 @@ EVENT_TYPES: dict[str, int] = {
     "effect.requested": 1,
     "effect.completed": 1,
     "attempt.rejected": 1,
-    "iteration.completed": 1,
+    # v2: a failed iteration names its cause (llm | evaluation | no_valid_answer | over_limits | other)
+    "iteration.completed": 2,
     "trial.finished": 1,
     # The agent's tool calls (agent mode): what the model asked a tool for, and what it was told.
     "tool.called": 1,
@@ -60,7 +62,9 @@ EVENT_TYPES: dict[str, int] = {
 }
 
 # (type, version) -> function turning a payload of that version into the next version's shape.
-UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    ("iteration.completed", 1): iteration_v1_to_v2,
+}
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ class Event:
 
     type: str
     run_id: str
-    payload: dict[str, Any]
+    payload: Mapping[str, Any]  # the type's TypedDict in storage/payloads.py
     trial: int | None = None
     step: int | None = None
     effect_key: str | None = None
@@ -88,6 +92,10 @@ class Event:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, operator.index(value))
+        # the payload has what its type requires (storage/payloads.py); an older version's is not held to it
+        missing = missing_keys(self.type, self.payload) if self.schema_version == EVENT_TYPES[self.type] else []
+        if missing:
+            raise ValueError(f"a {self.type} payload needs {', '.join(missing)} (storage/payloads.py)")
 
     def payload_text(self) -> str:
         """The payload as stored: secrets redacted, canonical JSON."""

@@ -8,9 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from storage.events import StoredEvent
+from storage.payloads import (
+    AttemptRejected,
+    EffectCompleted,
+    EffectError,
+    FailureCause,
+    IterationCompleted,
+    LLMUnreached,
+    RunCreated,
+    RunFinished,
+    RunInterrupted,
+    RunReconfigured,
+    RunStarted,
+    TrialFinished,
+    TrialStarted,
+)
 from storage.retries import superseded_seqs
 
 
@@ -30,6 +45,7 @@ class IterationState:
     repeat: bool = False
     attempts: int = 1
     reason: str = ""
+    cause: FailureCause | None = None  # why a failed iteration has no result
 
 
 @dataclass
@@ -110,7 +126,7 @@ class RunState:
 
 
 def _apply_llm_call(state: RunState, e: StoredEvent, trial: TrialState | None) -> None:
-    p = e.payload
+    p = cast(EffectCompleted, e.payload)
     ok = p.get("ok")
     if isinstance(ok, dict):
         state.calls += 1
@@ -128,7 +144,7 @@ def _apply_llm_call(state: RunState, e: StoredEvent, trial: TrialState | None) -
         state.failed_calls += 1
         if trial is not None:
             trial.failed_llm_calls += 1
-        err = p.get("error") or {}
+        err = p.get("error") or EffectError(type="", message="")
         # every attempt of a call that failed for good failed at the server; all but the first were retries
         state.retries += max(0, len(err.get("attempts") or []) - 1)
         state.failed_requests += len(err.get("attempts") or [])
@@ -137,75 +153,82 @@ def _apply_llm_call(state: RunState, e: StoredEvent, trial: TrialState | None) -
 
 def apply_event(state: RunState, e: StoredEvent, *, superseded: bool = False) -> None:
     """Apply one event to a run state (the step of the fold). A ``superseded`` event (one a retry of failed
-    evaluations replaced, see :mod:`storage.retries`) counts only in what the run spent: its calls and tokens."""
-    p = e.payload
+    evaluations replaced, see :mod:`storage.retries`) counts only in what the run spent: its calls and tokens.
+
+    Payloads are read through their types in :mod:`storage.payloads` (upcast to the current version on read);
+    ``.get`` with a default is kept for keys that older versions lacked or that a damaged log may lack."""
     t = e.type
     if superseded:
-        if t == "effect.completed" and p.get("kind") == "llm":
+        if t == "effect.completed" and e.payload.get("kind") == "llm":
             _apply_llm_call(state, e, None)
         return
     if t == "effect.completed":
-        kind = p.get("kind")
-        if kind == "llm":
+        done = cast(EffectCompleted, e.payload)
+        if done["kind"] == "llm":
             _apply_llm_call(state, e, state.trial(e.trial) if e.trial is not None else None)
-        elif kind == "evaluate" and "ok" in p:
+        elif done["kind"] == "evaluate" and "ok" in done:
             state.evaluations += 1
     elif t == "iteration.completed":
+        it = cast(IterationCompleted, e.payload)
         trial = state.trial(e.trial if e.trial is not None else -1)
-        ev = p.get("evaluation") or {}
+        ev = it.get("evaluation") or {}
         trial.iterations.append(IterationState(
-            iteration=int(p["iteration"]), status=str(p.get("status", "ok")), arch=p.get("arch"),
-            key=p.get("key"), accuracy=ev.get("accuracy"), test_accuracy=ev.get("test_accuracy"),
-            rank=ev.get("rank"), paper_rank=ev.get("paper_rank"), feasible_rank=p.get("feasible_rank"),
-            params=ev.get("params"),
-            flops=ev.get("flops"), repeat=bool(p.get("repeat", False)), attempts=int(p.get("attempts", 1)),
-            reason=str(p.get("reason", ""))))
+            iteration=int(it["iteration"]), status=str(it.get("status", "ok")), arch=it.get("arch"),
+            key=it.get("key"), accuracy=ev.get("accuracy"), test_accuracy=ev.get("test_accuracy"),
+            rank=ev.get("rank"), paper_rank=ev.get("paper_rank"), feasible_rank=it.get("feasible_rank"),
+            params=ev.get("params"), flops=ev.get("flops"), repeat=bool(it.get("repeat", False)),
+            attempts=int(it.get("attempts", 1)), reason=str(it.get("reason", "")), cause=it.get("cause")))
     elif t == "attempt.rejected":
+        rejected = cast(AttemptRejected, e.payload)
         trial = state.trial(e.trial if e.trial is not None else -1)
         trial.rejected += 1
-        why = str(p.get("kind", "invalid"))
+        why = str(rejected.get("kind", "invalid"))
         trial.rejections[why] = trial.rejections.get(why, 0) + 1
     elif t == "trial.started":
+        started = cast(TrialStarted, e.payload)
         trial = state.trial(e.trial if e.trial is not None else -1)
         trial.status = "running"
-        trial.seed = p.get("seed")
-        trial.temperature = p.get("temperature")
+        trial.seed = started.get("seed")
+        trial.temperature = started.get("temperature")
     elif t == "trial.finished":
+        finished = cast(TrialFinished, e.payload)
         trial = state.trial(e.trial if e.trial is not None else -1)
-        trial.status = str(p.get("status", "finished"))
-        trial.reason = str(p.get("reason", ""))
+        trial.status = str(finished.get("status", "finished"))
+        trial.reason = str(finished.get("reason", ""))
     elif t == "run.created":
-        state.config = dict(p.get("config") or {})
-        state.space_facts = dict(p.get("space") or {})
+        created = cast(RunCreated, e.payload)
+        state.config = dict(created.get("config") or {})
+        state.space_facts = dict(created.get("space") or {})
         state.created_ts = e.ts
         state.status = "created"
     elif t == "run.started":
+        execution = cast(RunStarted, e.payload)
         state.executions += 1
-        version = p.get("code_version")
+        version = execution.get("code_version")
         if version and version not in state.code_versions:
             state.code_versions.append(str(version))
         state.status = "running"
-        state.last_pid = p.get("pid")
-        state.last_host = p.get("host")
+        state.last_pid = execution.get("pid")
+        state.last_host = execution.get("host")
         for trial in state.trials.values():
             if trial.status == "interrupted":
                 trial.status = "running"
     elif t == "run.interrupted":
         state.status = "interrupted"
-        state.interrupt_reason = str(p.get("reason", ""))
+        state.interrupt_reason = str(cast(RunInterrupted, e.payload).get("reason", ""))
         for trial in state.trials.values():
             if trial.status == "running":
                 trial.status = "interrupted"
     elif t == "llm.unreached":
-        attempts = p.get("attempts") or []
+        attempts = cast(LLMUnreached, e.payload).get("attempts") or []
         state.failed_requests += len(attempts)
         state.retries += max(0, len(attempts) - 1)
     elif t == "run.retried":
         state.retried += 1
     elif t == "run.reconfigured":
-        state.config.update(dict(p.get("changes") or {}))
+        state.config.update(dict(cast(RunReconfigured, e.payload).get("changes") or {}))
     elif t == "run.finished":
-        state.status = str(p.get("status", "finished"))
+        state.status = str(cast(RunFinished, e.payload).get("status", "finished"))
         state.finished_ts = e.ts
 
 

@@ -15,12 +15,13 @@ deterministic once effects return their recorded results. That is what lets keys
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
 from storage.errors import DivergenceError, GeniusError, ReplayMissingEffect, StorageError, UserError
 from storage.events import Event, StoredEvent, canonical_json
+from storage.payloads import EffectCompleted, EffectError, EffectRequested
 from storage.redact import redact
 from storage.retries import current, generation, keyed, logical_key
 
@@ -127,7 +128,7 @@ class TrialJournal:
     def replay(self) -> bool:
         return self._j.replay
 
-    def _event(self, type_: str, payload: dict[str, Any], key: str) -> Event:
+    def _event(self, type_: str, payload: Mapping[str, Any], key: str) -> Event:
         return Event(type=type_, run_id=self._j.run_id, payload=payload, trial=self.trial, step=self._step,
                      effect_key=keyed(key, self._j.generation))
 
@@ -148,7 +149,7 @@ class TrialJournal:
         if rec_req is not None and rec_req.payload.get("request") != stored_request:
             raise DivergenceError(base, rec_req.payload.get("request"), stored_request)
         rec_res = self._j.recorded(res_key)
-        req_event = self._event("effect.requested", {"kind": kind, "request": request}, req_key)
+        req_event = self._event("effect.requested", EffectRequested(kind=kind, request=request), req_key)
         if rec_res is not None:
             self.last_completed = rec_res
             if self._j.replay:
@@ -166,20 +167,20 @@ class TrialJournal:
         if rec_req is None:
             await self._j.sink.append(req_event)
         try:
-            payload: dict[str, Any] = {"kind": kind, "ok": await perform()}
+            payload = EffectCompleted(kind=kind, ok=await perform())
         except BaseException as exc:
             if not _records_failure(exc):
                 raise
-            error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+            error = EffectError(type=type(exc).__name__, message=str(exc))
             attempts = getattr(exc, "attempts", None)
             if isinstance(attempts, list) and attempts:  # what the server saw of a call that failed for good
                 error["attempts"] = attempts
-            payload = {"kind": kind, "error": error}
+            payload = EffectCompleted(kind=kind, error=error)
         completed = self._event("effect.completed", payload, res_key)
         self.last_completed = await self._j.sink.append(completed) or _as_stored(completed)
         return _unwrap(kind, as_stored_json(payload))
 
-    async def record(self, type_: str, payload: dict[str, Any]) -> StoredEvent:
+    async def record(self, type_: str, payload: Mapping[str, Any]) -> StoredEvent:
         """Record a fact of the trial (e.g. an iteration's outcome); idempotent across re-execution. Returns the
         event as the log holds it (the recorded one, on a resume), for the trial's fold."""
         self._step += 1

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from agent.orchestrator import replay_run, resume_run, start_run
-from agent.report import run_document
+from agent.engine.orchestrator import replay_run, resume_run, start_run
+from agent.read.report import run_document
 from storage import EventLog
 from tests.test_search_e2e import cfg, llm_requests, valid_answers, write_script
 from tools.errors import UserError

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from agent.config import AssistOptions
-from agent.orchestrator import start_run
+from agent.engine.config import AssistOptions
+from agent.engine.orchestrator import start_run
 from storage import EventLog
 from tests.test_search_e2e import cfg, llm_requests, valid_answers, write_script
 from tools.spaces import get_space
@@ -116,7 +116,7 @@ async def test_ranked_values_list_only_the_best_five_results(tmp_path, tables):
 
 
 def test_a_recorded_config_without_later_behaviours_loads_with_them_off():
-    from agent.config import RunConfig
+    from agent.engine.config import RunConfig
 
     old = RunConfig(space="nas_macro", mode="assisted").to_json()
     for name in AssistOptions.ADDED_LATER:

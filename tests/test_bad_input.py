@@ -121,7 +121,7 @@ def test_in_process_models_are_not_throttled_unless_asked(tmp_path, tables, caps
     rc, err = run_cli(["--space", "nas_macro", "--mode", "paper", "--llm", "control:random", "--trials", "6",
                        "--parallel", "6", "--db", str(tmp_path / "l.sqlite"), "--json"], capsys)
     assert rc == 0, err
-    from agent.config import RunConfig
+    from agent.engine.config import RunConfig
 
     assert RunConfig(space="nas_macro", llm="control:random").request_rate_limit() == 0.0
     assert RunConfig(space="nas_macro", llm="openai:gpt-4o").request_rate_limit() == 5.0
@@ -157,7 +157,8 @@ def test_replay_of_a_running_run_says_so(tmp_path, tables, capsys):
         log = await EventLog.open(str(tmp_path / "l.sqlite"))
         try:
             await log.append(Event("run.created", "live", {"config": {"space": "nas_macro"}}, effect_key="run/created"))
-            await log.append(Event("run.started", "live", {"pid": os.getpid(), "host": os.uname().nodename}))
+            await log.append(Event("run.started", "live", {"pid": os.getpid(), "host": os.uname().nodename,
+                                                          "mode": "live"}))
         finally:
             await log.close()
 
@@ -181,7 +182,7 @@ def test_unwritable_log_file_falls_back_to_stderr(tmp_path, tables, capsys):
 
 
 def test_paths_in_hints_survive_the_shell():
-    from agent.hints import command_hint
+    from agent.engine.hints import command_hint
 
     hint = command_hint("resume", "r", db=str(Path("/tmp/a b/it's.sqlite")))
     assert shlex.split(hint)[-1] == "/tmp/a b/it's.sqlite"
@@ -336,10 +337,10 @@ def test_a_budget_holds_across_resumes_and_resume_raises_it(tmp_path, tables, ca
 
 def test_prices_come_from_the_price_database_and_an_unknown_price_refuses_a_cost_budget(tmp_path, tables, capsys,
                                                                                         monkeypatch):
-    from agent.config import RunConfig
+    from agent.engine.config import RunConfig
+    from agent.engine.orchestrator import _check_config
     from agent.llm.prices import known_prices
     from agent.llm.spec import parse_llm_spec
-    from agent.orchestrator import _check_config
 
     prompt, completion = known_prices(parse_llm_spec("openai:gpt-4o")) or (0.0, 0.0)
     assert 0 < prompt < completion  # per 1,000 tokens, completion dearer

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from agent.config import RunConfig
-from agent.orchestrator import load_run, replay_run, resume_run, start_run
-from agent.report import run_document
+from agent.engine.config import RunConfig
+from agent.engine.orchestrator import load_run, replay_run, resume_run, start_run
+from agent.read.report import run_document
 from storage import EventLog
 from tests.test_search_e2e import committed_events
 from tools.spaces import SPACE_NAMES, get_space
@@ -78,3 +78,21 @@ async def test_interrupted_baseline_resumes_to_the_same_result(tmp_path, tables)
         await log.close()
     evaluations = [e for e in events if e.type == "effect.completed" and e.payload["kind"] == "evaluate"]
     assert len(evaluations) == sum(1 for t in resumed.trials.values() for it in t.iterations if not it.repeat)
+
+
+@pytest.mark.parametrize("init", [1, 10])
+async def test_local_search_starts_from_the_best_of_its_random_init_then_walks_neighbours(tmp_path, tables, init):
+    """NASLib's local search: ``init`` random architectures, then the neighbours of the best of them (one position
+    changed). Runs recorded before ``local_init`` existed started from one, and are read back so."""
+    config = RunConfig(space="channel_resnet", optimizer="local", trials=3, iterations=30, seed=5, local_init=init)
+    db = str(tmp_path / "l.sqlite")
+    state = await start_run(config, db=db)
+    for trial in state.trials.values():
+        its = trial.iterations
+        assert len(its) == 30 and len({tuple(it.arch) for it in its}) == 30  # no architecture twice
+        start = max(its[:init], key=lambda it: it.accuracy)
+        for it in its[init:init + 5]:  # the first steps: neighbours of the best start (21 on this space)
+            assert sum(a != b for a, b in zip(it.arch, start.arch, strict=True)) == 1
+    replayed = await replay_run(state.run_id, db=db)
+    assert run_document(replayed)["trials"] == run_document(state)["trials"]
+    assert RunConfig.from_json({k: v for k, v in config.to_json().items() if k != "local_init"}).local_init == 1

@@ -10,19 +10,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from agent import cli, stats
-from agent.compare import (
-    Sample,
-    compare_tables,
-    matches,
-    parse_optimizers,
-    reference_index,
-    sample_of,
-    summarize,
-    trial_curve,
-)
-from agent.config import RunConfig
-from agent.orchestrator import load_runs
+from agent import cli
+from agent.engine.compare import matches, parse_optimizers
+from agent.engine.config import RunConfig
+from agent.engine.orchestrator import load_runs
+from agent.read import stats
+from agent.read.comparison import Sample, compare_tables, reference_index, sample_of, summarize, trial_curve
 from storage.fold import IterationState, RunState, TrialState
 from tools.errors import UserError
 
@@ -250,3 +243,21 @@ def test_reuse_matches_only_the_same_protocol():
     old = {k: v for k, v in base.to_json().items() if k not in ("max_flops", "obfuscate")}  # an older log
     state.config = old
     assert matches(state, base)
+
+
+def test_compare_takes_every_search_flag_to_the_runs_it_starts(tmp_path, tables, capsys):
+    """compare shares the search command's flags, so none is dropped: temperature, the assisted behaviours,
+    the budgets and the evolution settings reach the runs' recorded configs."""
+    from tests.test_search_e2e import valid_answers, write_script
+
+    script = write_script(tmp_path / "s.json", [json.dumps(a) for a in valid_answers("nas_macro", 4)])
+    db = str(tmp_path / "log.sqlite")
+    doc = _compare(capsys, db, tables, "--trials", "2", "--optimizers", "genius,evolution", "--llm", script,
+                   "--mode", "assisted", "--temperature", "0.3", "--assist", "none", "--max-tokens", "900000",
+                   "--population", "4", "--iterations", "4")
+    configs = {s.config["optimizer"]: s.config for s in asyncio.run(load_runs(db=db))}
+    assert [r["optimizer"] for r in doc["optimizers"]] == ["genius", "evolution"]
+    genius = configs["genius"]
+    assert genius["temperature"] == 0.3 and genius["mode"] == "assisted" and genius["max_tokens"] == 900000
+    assert not genius["assist"]["position_questions"]
+    assert configs["evolution"]["population"] == 4

@@ -43,8 +43,10 @@ def ev(
     key: str | None = None,
     ts: float = 1_700_000_000.0,
 ) -> Event:
-    return Event(type=type_, run_id=run, payload=payload if payload is not None else {}, trial=trial, step=step,
-                 effect_key=key, ts=ts)
+    payload = dict(payload if payload is not None else {})
+    if type_ == "effect.completed":  # the log's tests use it as a plain event; its payload type needs a kind
+        payload.setdefault("kind", "evaluate")
+    return Event(type=type_, run_id=run, payload=payload, trial=trial, step=step, effect_key=key, ts=ts)
 
 
 def numbered(n: int, *, run: str = RUN, start: int = 1) -> list[Event]:
@@ -95,9 +97,10 @@ async def write_log(path: Path, n: int = 10) -> None:
 async def test_append_read_order_gapless_round_trip(tmp_path: Path, where: str) -> None:
     path = tmp_path / "log.sqlite" if where == "file" else ":memory:"
     payloads = [
-        {"unicode": "Größe ✓ 模型", "nested": {"list": [1, 2.5, None, True, "x"], "empty": {}}},
-        {"float": 0.1 + 0.2, "big": 2**62, "neg": -3, "text": 'quote " and \\ backslash\nnewline'},
-        {},
+        {"kind": "evaluate", "unicode": "Größe ✓ 模型", "nested": {"list": [1, 2.5, None, True, "x"], "empty": {}}},
+        {"kind": "evaluate", "float": 0.1 + 0.2, "big": 2**62, "neg": -3,
+         "text": 'quote " and \\ backslash\nnewline'},
+        {"kind": "evaluate"},
     ]
     async with await EventLog.open(path) as log:
         first = await log.append(ev("run.created", {"config": {"space": "nb201", "seed": 7}}, trial=None))
@@ -230,7 +233,7 @@ async def test_effect_key_in_one_batch(db: Path) -> None:
         out = await log.append_many([ev(key="k1", payload={"v": 1}), ev(key="k1", payload={"v": 2}),
                                      ev(key="k2"), ev(payload={"unkeyed": 1}), ev(payload={"unkeyed": 1})])
         assert [o.seq if o else None for o in out] == [1, None, 2, 3, 4]  # unkeyed events are never deduped
-        assert (await log.read())[0].payload == {"v": 1}  # the first one wins
+        assert (await log.read())[0].payload == {"kind": "evaluate", "v": 1}  # the first one wins
         assert (await log.verify()).ok
 
 
@@ -472,12 +475,13 @@ def test_hash_head_fast_path_matches_its_definition() -> None:
 async def test_loose_types_still_verify() -> None:
     """An int timestamp or a bool/float-free trial is stored as the column types read it back."""
     async with await EventLog.open(":memory:") as log:
-        stored = await log.append(Event("run.started", RUN, {"pid": 1}, trial=True, step=2, ts=1_700_000_000))
+        stored = await log.append(Event("run.started", RUN, {"pid": 1, "host": "h", "mode": "live"}, trial=True,
+                                        step=2, ts=1_700_000_000))
         assert stored is not None and stored.ts == 1_700_000_000.0 and type(stored.trial) is int
         assert (await log.read())[0] == stored
         assert (await log.verify()).ok
     with pytest.raises(TypeError):
-        Event("run.started", RUN, {}, trial=1.5)  # type: ignore[arg-type]
+        Event("run.started", RUN, {"pid": 1, "host": "h", "mode": "live"}, trial=1.5)  # type: ignore[arg-type]
 
 
 def test_fast_stored_event_is_a_stored_event() -> None:

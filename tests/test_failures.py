@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from agent.evaluators import TableEvaluator
-from agent.orchestrator import replay_run, resume_run, start_run
-from agent.report import paper_table, run_document
+from agent.engine.evaluators import TableEvaluator
+from agent.engine.orchestrator import replay_run, resume_run, start_run
+from agent.read.report import paper_table, run_document
 from storage import EventLog
 from storage.errors import UserError
 from tests.test_search_e2e import cfg, llm_requests, valid_answers, write_script

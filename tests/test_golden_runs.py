@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from agent.orchestrator import load_run, replay_run
-from agent.report import run_document
+from agent.engine.orchestrator import load_run, replay_run
+from agent.read.report import run_document
 from storage import EventLog
 from tests.conftest import ROOT
 

@@ -71,7 +71,7 @@ async def trial_code(tj: TrialJournal, fx: Effects, *, prompt: str = "propose an
                                  fx(f"llm{i}", {"text": f"[{i}, 1, 2]", "prompt_tokens": 10, "completion_tokens": 3}))
         draw = await tj.effect("random", {"what": "tie-break"}, fx(f"random{i}", 0.25 * i))
         acc = await tj.effect("evaluate", {"arch": [i, 1, 2]}, fx(f"evaluate{i}", {"accuracy": 0.9 + i / 100}))
-        await tj.record("iteration.completed", {"iteration": i, "status": "ok", "arch": [i, 1, 2],
+        await tj.record("iteration.completed", {"iteration": i, "status": "ok", "arch": [i, 1, 2], "attempts": 1,
                                                 "evaluation": acc, "draw": draw})
         out.append((answer, draw, acc))
     return out
@@ -256,7 +256,8 @@ async def test_results_come_back_as_stored(log: EventLog) -> None:
 async def test_facts_are_idempotent_and_a_changed_fact_diverges(log: EventLog) -> None:
     async def facts(tj: TrialJournal, accuracy: float) -> None:
         await tj.record("trial.started", {"seed": 1, "temperature": 0.7})
-        await tj.record("iteration.completed", {"iteration": 0, "status": "ok", "evaluation": {"accuracy": accuracy}})
+        await tj.record("iteration.completed", {"iteration": 0, "status": "ok", "arch": [0], "attempts": 1,
+                                                "evaluation": {"accuracy": accuracy}})
 
     await facts((await open_journal(log)).trial(2), 0.91)
     await facts((await open_journal(log)).trial(2), 0.91)  # re-execution records nothing new
@@ -288,7 +289,8 @@ async def test_emit_run_level_events(log: EventLog) -> None:
     created = Event(type="run.created", run_id=RUN, payload={"config": {"space": "nb201"}}, effect_key="created")
     await (await open_journal(log)).emit(created)
     await (await open_journal(log)).emit(created)  # already recorded: not appended again
-    await (await open_journal(log)).emit(Event(type="run.started", run_id=RUN, payload={"pid": 1}))
+    started = Event(type="run.started", run_id=RUN, payload={"pid": 1, "host": "h", "mode": "live"})
+    await (await open_journal(log)).emit(started)
     assert [e.type for e in await log.read()] == ["run.created", "run.started"]
     sink = MemorySink()
     await (await open_journal(log, replay=True, sink=sink)).emit(created)

@@ -97,8 +97,8 @@ async def test_assisted_position_questions_on_the_real_server(tmp_path, tables, 
 
     An unusable answer is re-asked: llama.cpp leaves some integer enums unenforced (e.g. [0, 2, 3, 4] with
     this model and seed; [0, 2, 3] or [0, 1, 2, 3, 4] hold), and then the tiny model may write a code fence."""
-    from agent.config import RunConfig
-    from agent.orchestrator import start_run
+    from agent.engine.config import RunConfig
+    from agent.engine.orchestrator import start_run
     from tests.test_search_e2e import llm_requests
 
     db = str(tmp_path / "l.sqlite")
@@ -149,9 +149,9 @@ async def test_the_agent_on_the_real_embedded_model(tmp_path, tables, model_help
     """The LangChain agent with the real embedded model: with the help (position questions assembled into the
     tool call) and without it (constrained tool calls): every evaluation is valid and new, every call journaled,
     and the replay matches."""
-    from agent.config import RunConfig
-    from agent.orchestrator import replay_run, start_run
-    from agent.report import run_document
+    from agent.engine.config import RunConfig
+    from agent.engine.orchestrator import replay_run, start_run
+    from agent.read.report import run_document
     from tests.test_search_e2e import llm_requests
 
     db = str(tmp_path / "l.sqlite")

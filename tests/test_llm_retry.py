@@ -8,6 +8,7 @@ import random
 import time
 
 from agent.llm import LLMReply
+from agent.llm.messages import to_ai_message
 from agent.llm.retry import Failure, backoff_s, parse_retry_after, wait_s
 
 
@@ -37,7 +38,7 @@ def test_retry_after_wins_over_backoff() -> None:
     assert 2.0 <= wait_s(failure, 1, 0.5, 30.0) <= 2.2
 
 
-def test_reply_json_round_trip() -> None:
+def test_a_reply_as_recorded_rebuilds_the_agent_message() -> None:
     reply = LLMReply(
         content="[1, 2]",
         tool_calls=[{"id": "c1", "name": "evaluate", "args": {"arch": [1, 2]}}],
@@ -49,5 +50,8 @@ def test_reply_json_round_trip() -> None:
         finish_reason="stop",
     )
     data = json.loads(json.dumps(reply.to_json()))
-    assert LLMReply.from_json(data) == reply
-    assert LLMReply.from_json({**data, "added_later": 1}) == reply
+    assert data == reply.to_json()  # plain JSON: what the log stores is what the agent reads back
+    message = to_ai_message(data)
+    assert message.content == "[1, 2]"
+    assert [(tc["id"], tc["name"], tc["args"]) for tc in message.tool_calls] == [("c1", "evaluate", {"arch": [1, 2]})]
+    assert message.usage_metadata is not None and message.usage_metadata["total_tokens"] == 16

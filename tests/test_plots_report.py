@@ -14,10 +14,10 @@ import pytest
 from matplotlib.image import imread
 
 from agent import cli
-from agent.config import RunConfig
-from agent.html_report import render_report
-from agent.orchestrator import load_run, start_run
-from agent.plots import plot_compare, plot_run
+from agent.engine.config import RunConfig
+from agent.engine.orchestrator import load_run, start_run
+from agent.read.html_report import render_report
+from agent.read.plots import plot_compare, plot_run
 from storage import Event, EventLog
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -54,15 +54,17 @@ async def _hostile_run(db: str) -> str:
             "content": EVIL, "prompt_tokens": 1200, "completion_tokens": 34, "cost": 0.25, "attempts": []}}, trial=0))
         await log.append(Event("effect.completed", run, {"kind": "llm", "error": {
             "type": "BadReply", "message": EVIL}}, trial=0))
-        await log.append(Event("attempt.rejected", run, {"kind": "<b>odd</b>", "answer": EVIL}, trial=0))
+        await log.append(Event("attempt.rejected", run, {"iteration": 0, "attempt": 1, "kind": "<b>odd</b>",
+                                                         "answer": EVIL, "message": EVIL}, trial=0))
         await log.append(Event("iteration.completed", run, {
             "iteration": 0, "status": "ok", "arch": [1, 1, 1, 1, 1, 1, 1, 1], "key": "k", "repeat": False,
-            "evaluation": {"accuracy": 91.0, "test_accuracy": 91.0, "rank": 2000}}, trial=0))
-        await log.append(Event("iteration.completed", run, {"iteration": 1, "status": "failed",
-                                                            "reason": EVIL}, trial=0))
+            "attempts": 1, "evaluation": {"accuracy": 91.0, "test_accuracy": 91.0, "rank": 2000}}, trial=0))
+        await log.append(Event("iteration.completed", run, {"iteration": 1, "status": "failed", "arch": None,
+                                                            "attempts": 3, "reason": EVIL, "cause": "other"},
+                               trial=0))
         await log.append(Event("iteration.completed", run, {
             "iteration": 2, "status": "ok", "arch": [1, 1, 1, 1, 1, 1, 1, 1], "key": "k", "repeat": True,
-            "evaluation": {"accuracy": 91.0, "test_accuracy": 91.0, "rank": 2000}}, trial=0))
+            "attempts": 1, "evaluation": {"accuracy": 91.0, "test_accuracy": 91.0, "rank": 2000}}, trial=0))
         await log.append(Event("trial.finished", run, {"status": "finished", "reason": EVIL}, trial=0))
         await log.append(Event("run.finished", run, {"status": "finished"}))
     finally:

@@ -8,9 +8,9 @@ import sqlite3
 
 import pytest
 
-from agent.config import RunConfig
-from agent.orchestrator import replay_run, start_run
-from agent.report import run_document
+from agent.engine.config import RunConfig
+from agent.engine.orchestrator import replay_run, start_run
+from agent.read.report import run_document
 from storage import EventLog
 from tools.spaces import SPACE_NAMES, get_space
 

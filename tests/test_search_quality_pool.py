@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
-from agent.config import AssistOptions
-from agent.orchestrator import start_run
+from agent.engine.config import AssistOptions
+from agent.engine.orchestrator import start_run
 from tests.test_search_e2e import cfg
 
 

@@ -1,5 +1,6 @@
-"""The house's structure: storage imports nothing above it, tools nothing of agent, no import circles, and no
-decision on a space's name or family outside tools/spaces."""
+"""The house's structure: storage imports nothing above it, tools nothing of agent, agent's wings import in one
+direction (front door -> engine -> LLM layer; the read side beside the engine, reading folds), no import circles,
+and no decision on a space's name or family outside tools/spaces."""
 
 from __future__ import annotations
 
@@ -48,6 +49,34 @@ def test_storage_imports_nothing_above_it_and_tools_nothing_of_agent():
             assert not any(i.startswith("agent") for i in imports), (module, imports)
         if module.startswith("prompts"):
             assert not imports, (module, imports)
+
+
+# What each wing of agent/ may import from the project (itself always). The front door (agent.cli, commands,
+# flags, api, logs) may import every wing; nothing imports the front door.
+WINGS = {
+    "agent.engine": ("agent.engine", "agent.llm", "tools", "storage", "prompts"),
+    "agent.read": ("agent.read", "tools", "storage"),
+    "agent.llm": ("agent.llm", "tools", "storage"),
+}
+FRONT_DOOR = ("agent.cli", "agent.commands", "agent.flags", "agent.api", "agent.logs")
+
+
+def _within(module: str, roots: tuple[str, ...]) -> bool:
+    return any(module == r or module.startswith(r + ".") for r in roots)
+
+
+def test_the_wings_of_agent_import_in_one_direction():
+    offenders = []
+    for module, imports in GRAPH.items():
+        for wing, allowed in WINGS.items():
+            if _within(module, (wing,)):
+                offenders += [f"{module} -> {i}" for i in imports if not _within(i, allowed)]
+        if not _within(module, FRONT_DOOR) and module != "agent":
+            offenders += [f"{module} -> {i} (the front door)" for i in imports if _within(i, FRONT_DOOR)]
+    assert not offenders, "\n".join(offenders)
+    # every module of agent/ is in a wing or the front door: nothing left in the hall
+    loose = [m for m in GRAPH if m.startswith("agent.") and not _within(m, (*WINGS, *FRONT_DOOR))]
+    assert not loose, loose
 
 
 def test_no_import_circles():

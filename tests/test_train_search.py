@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from agent.config import RunConfig
-from agent.orchestrator import replay_run, start_run
-from agent.report import run_document
+from agent.engine.config import RunConfig
+from agent.engine.orchestrator import replay_run, start_run
+from agent.read.report import run_document
 from storage import EventLog
 
 

@@ -3,7 +3,7 @@ where the two requests first differ."""
 
 from __future__ import annotations
 
-from agent.report import summary_lines
+from agent.read.report import summary_lines
 from storage.errors import DivergenceError
 from storage.events import StoredEvent
 from storage.fold import fold_run
@@ -30,8 +30,8 @@ def test_a_run_resumed_on_other_code_shows_both_versions():
 
 
 async def test_the_cli_records_the_code_version_of_each_execution(tmp_path, tables):
-    from agent.config import RunConfig
-    from agent.orchestrator import start_run
+    from agent.engine.config import RunConfig
+    from agent.engine.orchestrator import start_run
     from storage import EventLog
 
     db = str(tmp_path / "l.sqlite")
@@ -91,8 +91,8 @@ def test_replay_and_show_need_nothing_but_the_log(tmp_path, tables):
 async def test_a_finished_run_lives_in_the_log_file_and_verify_names_unended_runs(tmp_path, tables):
     import os
 
-    from agent.config import RunConfig
-    from agent.orchestrator import start_run
+    from agent.engine.config import RunConfig
+    from agent.engine.orchestrator import start_run
     from storage import Event, EventLog
 
     db = str(tmp_path / "l.sqlite")

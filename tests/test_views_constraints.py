@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from agent.orchestrator import start_run
-from agent.views import ObfuscatedView
+from agent.engine.orchestrator import start_run
+from agent.engine.views import ObfuscatedView
 from tests.test_search_e2e import cfg, llm_requests, write_script
 from tools.errors import UserError
 from tools.spaces import SPACE_NAMES, get_space

@@ -29,7 +29,6 @@ from agent.llm.reply import LLMReply
 from agent.llm.retry import BadReply, Failure, attempt_record, classify, wait_s
 from agent.llm.scripted import CALL_METADATA_KEY, TRIAL_METADATA_KEY
 from agent.llm.spec import LLMSpec
-from agent.llm.usage import UsageMeter
 from tools.errors import GeniusError
 
 log = structlog.get_logger(__name__)
@@ -48,9 +47,9 @@ class LLMSettings:
     ``rate_limit``: requests per second (every attempt counts; <= 0 for none). ``tokens_per_minute``:
     an optional token budget per minute. ``max_concurrency``: in-flight requests (also the embedded
     server's parallel slots). ``timeout_s``: per attempt. Backoff is exponential with full jitter,
-    unless the server sends Retry-After. ``max_cost``/``max_tokens``: the run's budget; once spent,
-    new calls raise BudgetExhausted. ``json_schema``/``tools``: override what the provider is assumed
-    to support (None: decide per provider).
+    unless the server sends Retry-After. ``json_schema``/``tools``: override what the provider is assumed
+    to support (None: decide per provider). The client counts nothing: what a run spent is the fold of its
+    log, and the budget is checked against it before each call (agent/llm/usage.py).
     """
 
     rate_limit: float = 5.0
@@ -60,17 +59,10 @@ class LLMSettings:
     max_attempts: int = 5
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
-    price_prompt_per_1k: float = 0.0
-    price_completion_per_1k: float = 0.0
-    max_cost: float | None = None
-    max_tokens: int | None = None
     json_schema: bool | None = None
     tools: bool | None = None
     retry_after_cap_s: float = 60.0
     deadline_s: float = 1800.0
-    # Tokens the run had already used when this client opened (a resume): they count against the budget.
-    spent_prompt_tokens: int = 0
-    spent_completion_tokens: int = 0
 
 
 def _approx_tokens(messages: list[dict[str, Any]]) -> int:
@@ -128,10 +120,6 @@ class LLMClient:
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
         self._requests = RequestRateLimiter(settings.rate_limit)
         self._tokens = TokenRateLimiter(settings.tokens_per_minute)
-        self._usage = UsageMeter(
-            settings.price_prompt_per_1k, settings.price_completion_per_1k, settings.max_cost, settings.max_tokens,
-            prompt_tokens=settings.spent_prompt_tokens, completion_tokens=settings.spent_completion_tokens,
-        )
         self._rng = random.Random()
 
     @classmethod
@@ -166,10 +154,6 @@ class LLMClient:
         finally:
             if not task.done():
                 task.cancel()
-
-    def usage(self) -> dict[str, Any]:
-        """Totals so far: calls, failed_calls, retries, prompt_tokens, completion_tokens, cost."""
-        return self._usage.as_dict()
 
     # -- one call ---------------------------------------------------------------------------
 
@@ -283,7 +267,6 @@ class LLMClient:
                         finish_reason="length")
 
     def _give_up(self, failure: Failure, attempts: list[dict[str, Any]], trial: int) -> GeniusError:
-        self._usage.failed_calls += 1
         log.warning(
             "llm_call_failed",
             trial=trial,
@@ -328,11 +311,10 @@ class LLMClient:
         ``call_index``: the how-many-th call of this trial this is (0-based, counting calls a resume
         answered from the log), so a scripted model gives the same reply to the same call on every execution.
 
-        Raises BudgetExhausted (budget spent before the call), LLMCallFailed (attempts exhausted or
+        Raises LLMCallFailed (attempts exhausted or
         a non-retryable error; carries the attempts), LLMAuthError / LLMSpecError (401/403/404:
         nothing a retry can fix), ScriptExhausted (scripted model).
         """
-        self._usage.check_budget()
         lc_messages = to_langchain(messages)
         as_tool_call = bool(tools) and not self.supports_tools and self.supports_json_schema
         runnable, kwargs, use_schema, wrapped = self._prepare(answer_schema, tools, temperature, seed, max_tokens)
@@ -367,16 +349,13 @@ class LLMClient:
                 except openai.LengthFinishReasonError as exc:
                     # The answer hit max_tokens inside a structured reply: hand the cut-off text to the
                     # strategy, which re-asks with the validation message, instead of failing the trial.
-                    reply = self._truncated_reply(exc, time.perf_counter() - started, attempts)
-                    self._usage.record(reply.prompt_tokens, reply.completion_tokens)
-                    return reply
+                    return self._truncated_reply(exc, time.perf_counter() - started, attempts)
                 except Exception as exc:
                     # The failed request's reserved tokens stay spent: the provider may have counted them.
                     failure = classify(exc)
                     elapsed = time.perf_counter() - started
                 else:
                     self._tokens.settle(estimate, reply.prompt_tokens + reply.completion_tokens)
-                    self._usage.record(reply.prompt_tokens, reply.completion_tokens)
                     log.debug(
                         "llm_call",
                         trial=trial,
@@ -398,7 +377,6 @@ class LLMClient:
                 attempts.append(attempt_record(failure, elapsed, None))
                 raise self._give_up(failure, attempts, trial)
             attempts.append(attempt_record(failure, elapsed, wait))
-            self._usage.retries += 1
             log.warning(
                 "llm_retry",
                 trial=trial,

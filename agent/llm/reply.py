@@ -1,8 +1,7 @@
 """What one chat call returns: :class:`LLMReply`, a frozen, JSON round-trippable record.
 
-The event log stores replies as JSON (``to_json``); the agent rebuilds its messages from that JSON
-(``agent.llm.messages.to_ai_message``) and ``from_json`` reads it back into a reply, so every field is plain data:
-strings, numbers, lists and dicts.
+The event log stores replies as JSON (``to_json``) and the agent rebuilds its messages from that JSON
+(``agent.llm.messages.to_ai_message``), so every field is plain data: strings, numbers, lists and dicts.
 """
 
 from __future__ import annotations
@@ -42,17 +41,3 @@ class LLMReply:
             "model": self.model,
             "finish_reason": self.finish_reason,
         }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LLMReply:
-        """Rebuild a reply from :meth:`to_json` output; unknown keys (newer writers) are ignored."""
-        return cls(
-            content=str(data.get("content", "")),
-            tool_calls=[dict(tc) for tc in data.get("tool_calls", [])],
-            prompt_tokens=int(data.get("prompt_tokens", 0)),
-            completion_tokens=int(data.get("completion_tokens", 0)),
-            latency_s=float(data.get("latency_s", 0.0)),
-            attempts=[dict(a) for a in data.get("attempts", [])],
-            model=str(data.get("model", "")),
-            finish_reason=data.get("finish_reason"),
-        )

@@ -1,6 +1,6 @@
 """Statistics for comparing optimizers: pure functions over plain lists and numpy arrays.
 
-Nothing here knows about runs or the event log; :mod:`agent.compare` turns folded runs into the lists
+Nothing here knows about runs or the event log; :mod:`agent.engine.compare` turns folded runs into the lists
 these functions take. scipy is deliberately not a dependency: the two tests we need (a percentile
 bootstrap and the Mann-Whitney U test with the normal approximation) are a few lines of numpy each.
 """

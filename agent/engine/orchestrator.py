@@ -18,12 +18,12 @@ from typing import Any
 
 import structlog
 
-from agent.config import RunConfig, code_version
-from agent.context import Listener, TrialContext, feasible_mask
-from agent.evaluators import make_evaluator
-from agent.hints import check_run_id, command_hint
+from agent.engine.config import RunConfig, code_version
+from agent.engine.context import Listener, TrialContext, feasible_mask
+from agent.engine.evaluators import make_evaluator
+from agent.engine.hints import check_run_id, command_hint
+from agent.engine.strategies import make_strategy
 from agent.llm.errors import LLMCallFailed
-from agent.strategies import make_strategy
 from storage import (
     Event,
     EventLog,
@@ -36,8 +36,20 @@ from storage import (
     fold_all,
     fold_run,
 )
+from storage.fold import apply_event
 from storage.journal import EventSink
 from storage.ownership import RunOwnership
+from storage.payloads import (
+    LLMUnreached,
+    Optimum,
+    RunCreated,
+    RunFinished,
+    RunInterrupted,
+    RunReconfigured,
+    RunRetried,
+    RunStarted,
+    SpaceFacts,
+)
 from storage.redact import REDACTED
 from storage.retries import generation, retry_points
 from tools.errors import UserError
@@ -51,9 +63,8 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-async def open_llm(config: RunConfig, spent: RunState | None = None) -> Any:
-    """The one shared, rate-limited client of a run. ``spent``: the run so far (a resume), whose recorded tokens
-    count against the budget, so a budget holds across any number of resumes."""
+async def open_llm(config: RunConfig) -> Any:
+    """The one shared, rate-limited client of a run (it counts nothing: the budget is the fold's)."""
     from agent.llm.client import LLMClient, LLMSettings
     from agent.llm.spec import parse_llm_spec
 
@@ -61,13 +72,8 @@ async def open_llm(config: RunConfig, spent: RunState | None = None) -> Any:
     settings = LLMSettings(rate_limit=config.request_rate_limit(), tokens_per_minute=config.tokens_per_minute,
                            timeout_s=config.request_timeout_s,
                            deadline_s=max(1800.0, 2 * config.request_timeout_s),
-                           max_tokens=config.max_tokens, max_cost=config.max_cost,
-                           price_prompt_per_1k=config.price_prompt_per_1k or 0.0,
-                           price_completion_per_1k=config.price_completion_per_1k or 0.0,
                            max_concurrency=max(1, config.parallel),
-                           tools={"native": True, "json": False}.get(config.tool_calls),
-                           spent_prompt_tokens=spent.prompt_tokens if spent is not None else 0,
-                           spent_completion_tokens=spent.completion_tokens if spent is not None else 0)
+                           tools={"native": True, "json": False}.get(config.tool_calls))
     return await LLMClient.open(spec, settings)
 
 
@@ -112,14 +118,14 @@ def _with_prices(config: RunConfig, spec: Any) -> RunConfig:
                    price_completion_per_1k=known[1] if completion is None else completion)
 
 
-def space_facts(config: RunConfig) -> dict[str, Any]:
+def space_facts(config: RunConfig) -> SpaceFacts:
     """What showing or replaying the run needs to know of its space, recorded at creation so that neither
     needs the benchmark table: its size and, where a table is used, its optimum."""
     space = get_space(config.space, config.data_dir)
-    facts: dict[str, Any] = {"size": space.size}
+    facts = SpaceFacts(size=space.size)
     if config.evaluator == "table":
         _, best = space.optimum()
-        facts["optimum"] = {"test_accuracy": best.test_accuracy, "rank": int(best.rank or 1)}
+        facts["optimum"] = Optimum(test_accuracy=best.test_accuracy, rank=int(best.rank or 1))
     return facts
 
 
@@ -159,7 +165,7 @@ async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, li
                     and not config.structured_output):
                 raise UserError(f"the model {config.llm} can neither call tools nor answer to a JSON schema, one of "
                                 "which --mode agent needs; use --model-help on, or --mode paper, with this model")
-        await log_.append(Event("run.created", run_id, {"config": config.to_json(), "space": space_facts(config)},
+        await log_.append(Event("run.created", run_id, RunCreated(config=config.to_json(), space=space_facts(config)),
                                 effect_key="run/created"))
         if on_run_id is not None:
             on_run_id(run_id)
@@ -210,13 +216,12 @@ async def resume_run(run_id: str, *, db: str, listener: Listener | None = None,
             raise UserError(f"run {run_id}'s base URL held credentials, which were not recorded; resume it with "
                             f"--base-url URL: {command_hint('resume', run_id, '--base-url', 'URL', db=db)}")
         if config.uses_llm:
-            llm = await open_llm(config, spent=state)
+            llm = await open_llm(config)
         if changes:
-            await log_.append(Event("run.reconfigured", run_id, {"changes": changes}))
+            await log_.append(Event("run.reconfigured", run_id, RunReconfigured(changes=changes)))
         if points:
-            await log_.append(Event("run.retried", run_id, {
-                "trials": {str(t): step for t, step in sorted(points.items())},
-                "generation": generation(recorded) + 1}))
+            await log_.append(Event("run.retried", run_id, RunRetried(
+                trials={str(t): step for t, step in sorted(points.items())}, generation=generation(recorded) + 1)))
             recorded = await log_.read(run_id)
         return await _execute(log_, run_id, config, recorded, llm=llm, replay=False, listener=listener)
     finally:
@@ -251,16 +256,32 @@ async def replay_run(run_id: str, *, db: str) -> RunState:
     return await _execute(sink, run_id, config, recorded, llm=None, replay=True, listener=None)
 
 
+class _FoldingSink:
+    """Passes events to ``sink`` and folds each stored one into ``ledger``: the run's state as the log holds it
+    while the run goes on, which is all the budget is checked against (one ledger, the fold's)."""
+
+    def __init__(self, sink: EventSink, ledger: RunState) -> None:
+        self.sink = sink
+        self.ledger = ledger
+
+    async def append(self, event: Event) -> StoredEvent | None:
+        stored = await self.sink.append(event)
+        if stored is not None:
+            apply_event(self.ledger, stored)
+        return stored
+
+
 async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: list[StoredEvent], *, llm: Any,
                    replay: bool, listener: Listener | None) -> RunState:
-    journal = Journal(run_id, sink, recorded, replay=replay)
+    ledger = fold_run(run_id, recorded)  # what the run spent before this execution, every resume included
+    journal = Journal(run_id, _FoldingSink(sink, ledger), recorded, replay=replay)
     if not replay:
         # Every execution records the code it ran (git runs off the event loop), so a run resumed on another
         # commit shows it mixed versions.
         version = await asyncio.to_thread(code_version)
-        await sink.append(Event("run.started", run_id, {"pid": os.getpid(), "host": socket.gethostname(),
-                                                        "mode": "resume" if recorded else "live",
-                                                        "code_version": version}))
+        await sink.append(Event("run.started", run_id, RunStarted(pid=os.getpid(), host=socket.gethostname(),
+                                                              mode="resume" if recorded else "live",
+                                                              code_version=version)))
     space = get_space(config.space, config.data_dir)
     strategy = make_strategy(config)
     evaluator = make_evaluator(config)
@@ -273,7 +294,7 @@ async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: li
     async def one(trial: int) -> None:
         async with gate:
             ctx = TrialContext(config=config, space=space, journal=journal.trial(trial), run_id=run_id, llm=llm,
-                               evaluator=evaluator, listener=listener, history_source=history_source)
+                               evaluator=evaluator, listener=listener, history_source=history_source, spent=ledger)
             try:
                 await ctx.start()
                 await strategy.run(ctx)
@@ -287,7 +308,7 @@ async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: li
                 interrupted_trials.append(trial)
                 outages.append(f"trial {trial}: {exc}")
                 # not the call's result (a resume makes it again), but what the server saw of it
-                await sink.append(Event("llm.unreached", run_id, {"message": str(exc), "attempts": exc.attempts},
+                await sink.append(Event("llm.unreached", run_id, LLMUnreached(message=str(exc), attempts=exc.attempts),
                                         trial=trial))
                 log.warning("trial interrupted: the model could not be reached", run_id=run_id, trial=trial,
                             reason=str(exc))
@@ -304,17 +325,17 @@ async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: li
         if not replay:
             reason = ("interrupted by the user" if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
                       else f"{type(exc).__name__}: {exc}")
-            await asyncio.shield(sink.append(Event("run.interrupted", run_id, {"reason": reason})))
+            await asyncio.shield(sink.append(Event("run.interrupted", run_id, RunInterrupted(reason=reason))))
             log.warning("run interrupted", run_id=run_id, reason=reason)
         raise
     await evaluator.close()
     if replay and interrupted_trials:
-        await sink.append(Event("run.interrupted", run_id, {"reason": "the log ends here"}))
+        await sink.append(Event("run.interrupted", run_id, RunInterrupted(reason="the log ends here")))
     elif interrupted_trials:
-        await sink.append(Event("run.interrupted", run_id, {
-            "reason": "the model could not be reached: " + "; ".join(outages)}))
+        await sink.append(Event("run.interrupted", run_id, RunInterrupted(
+            reason="the model could not be reached: " + "; ".join(outages))))
     else:
-        await journal.emit(Event("run.finished", run_id, {"status": "finished"}, effect_key="run/finished"))
+        await journal.emit(Event("run.finished", run_id, RunFinished(status="finished"), effect_key="run/finished"))
     if isinstance(sink, MemorySink):
         return fold_run(run_id, sink.events)
     assert isinstance(sink, EventLog)

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agent import plots
-from agent.compare import reference_index, sample_of, summarize
-from agent.report import space_info
+from agent.read import plots
+from agent.read.comparison import reference_index, sample_of, summarize
+from agent.read.report import space_info
 from storage.fold import IterationState, RunState
 
 _CSS = """

@@ -1,26 +1,19 @@
-"""Compare optimizers on one space at the same budget: run (or reuse) one run each, then summarise.
-
-The numbers come from folded runs only (:mod:`storage.fold`), so a comparison of reused runs and of fresh
-ones is the same computation. The statistics themselves live in :mod:`agent.stats`.
-
-The document :func:`summarize` returns is what ``compare --json`` prints; :func:`compare_tables` renders
-the same numbers for a terminal, and :func:`agent.plots.plot_compare` draws its anytime curves.
+"""A comparison of optimizers on one space at the same budget, from folded runs: the samples, the summary
+document (what ``compare --json`` prints), and its terminal tables. Reused runs and fresh ones are the same
+computation; the statistics themselves live in :mod:`agent.read.stats`, the curves in :mod:`agent.read.plots`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.table import Table
 
-from agent import stats
-from agent.config import OPTIMIZERS, RunConfig
+from agent.read import stats
 from storage.fold import RunState, TrialState
-from tools.errors import UserError
 
 TOP_FRACTIONS = (("top_1pct", 0.01), ("top_0_1pct", 0.001))
 
@@ -42,7 +35,7 @@ class Sample:
 
 
 def trial_curve(trial: TrialState, budget: int) -> list[float]:
-    """Best-so-far strict rank after each iteration of one trial (see :func:`agent.stats.best_so_far_ranks`)."""
+    """Best-so-far strict rank after each iteration of one trial (see :func:`agent.read.stats.best_so_far_ranks`)."""
     return stats.best_so_far_ranks(
         [(it.iteration, it.accuracy if it.status == "ok" else None, it.rank) for it in trial.iterations], budget)
 
@@ -119,93 +112,21 @@ def summarize(samples: Sequence[Sample], *, space: str, size: int, iterations: i
 # ---- running -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CompareSpec:
-    """What ``compare`` was asked for. The base config carries space, budget, seed, model and mode."""
-
-    base: RunConfig
-    optimizers: tuple[str, ...]
-    reuse: bool = False
-
-
-def parse_optimizers(text: str) -> tuple[str, ...]:
-    """``genius,random`` -> ("genius", "random"); unknown or repeated names are a user error."""
-    names = tuple(s.strip() for s in text.split(",") if s.strip())
-    unknown = [n for n in names if n not in OPTIMIZERS]
-    if not names or unknown:
-        raise UserError(f"--optimizers takes a comma list of {', '.join(OPTIMIZERS)}; got {text!r}")
-    if len(set(names)) != len(names):
-        raise UserError(f"--optimizers names an optimizer twice ({text!r}); list each once")
-    return names
-
-
 def reference_index(optimizers: Sequence[str]) -> int:
     """Everything is compared against genius when it takes part, else against the first optimizer listed."""
     return list(optimizers).index("genius") if "genius" in optimizers else 0
 
 
-def matches(state: RunState, config: RunConfig) -> bool:
-    """Whether a logged run can stand in for a new run of ``config`` (``compare --reuse``).
-
-    Same space, optimizer, iteration budget, evaluator and constraints, finished, with at least as many
-    trials; for evolution also its population and tournament size; for genius also the model, mode,
-    temperature and assisted-mode options. Seeds are not compared: any finished run of the same protocol
-    is a fair sample.
-    """
-    c = state.config
-    if state.status != "finished" or len(state.trials) < config.trials:
-        return False
-    want = config.to_json()
-    keys = ["space", "optimizer", "iterations", "evaluator", "max_params", "max_flops", "obfuscate"]
-    if config.optimizer == "evolution":
-        keys += ["population", "sample_size"]
-    if config.optimizer == "genius":
-        keys += ["llm", "base_url", "mode", "temperature", "assist"]
-    # A key missing from an older log counts as this version's default.
-    defaults = RunConfig(space=config.space).to_json()
-    return all(c.get(k, defaults.get(k)) == want[k] for k in keys)
-
-
-def newest_match(states: Sequence[RunState], config: RunConfig) -> RunState | None:
-    found = [s for s in states if matches(s, config)]
-    return max(found, key=lambda s: (s.created_ts or 0.0, s.run_id)) if found else None
-
-
-def _announce(say: Callable[[str], None], optimizer: str) -> Callable[[str], None]:
-    return lambda run_id: say(f"{optimizer}: run {run_id}")
-
-
-async def run_compare(spec: CompareSpec, *, db: str, note: Callable[[str], None] | None = None,
-                      resamples: int = stats.DEFAULT_RESAMPLES) -> tuple[dict[str, Any], list[Sample]]:
-    """Run (or with ``reuse`` find) one run per optimizer: the :func:`summarize` document and the samples."""
-    from agent import orchestrator
-    from tools.spaces import get_space
-
-    say = note or (lambda _text: None)
-    base = spec.base
-    space = get_space(base.space, base.data_dir)
-    size = space.size
-    existing: list[RunState] = []
-    if spec.reuse and db != ":memory:" and Path(db).exists():
-        existing = await orchestrator.load_runs(db=db)
-    samples: list[Sample] = []
-    for optimizer in spec.optimizers:
-        config = replace(base, optimizer=optimizer)
-        found = newest_match(existing, config) if spec.reuse else None
-        if found is not None:
-            say(f"{optimizer}: reusing run {found.run_id}")
-            state, reused = found, True
-        else:
-            if spec.reuse:
-                say(f"{optimizer}: no finished run to reuse; starting one")
-            state = await orchestrator.start_run(config, db=db, on_run_id=_announce(say, optimizer))
-            reused = False
-        label = optimizer if optimizer != "genius" else f"genius ({config.llm}, {config.mode})"
-        samples.append(sample_of(state, trials=base.trials, iterations=base.iterations, label=label,
-                                 reused=reused))
-    doc = summarize(samples, space=base.space, size=size, iterations=base.iterations,
-                    reference=reference_index(spec.optimizers), resamples=resamples, seed=base.seed or 0)
-    doc["trials_requested"] = base.trials
+def compare_document(runs: Sequence[tuple[str, RunState, bool]], *, space: str, size: int, trials: int,
+                     iterations: int, optimizers: Sequence[str], seed: int = 0,
+                     resamples: int = stats.DEFAULT_RESAMPLES) -> tuple[dict[str, Any], list[Sample]]:
+    """The :func:`summarize` document (``compare --json``) and the samples of ``runs``: (label, run, reused) per
+    optimizer, in the order of ``optimizers``; each run's first ``trials`` trials at ``iterations``."""
+    samples = [sample_of(state, trials=trials, iterations=iterations, label=label, reused=reused)
+               for label, state, reused in runs]
+    doc = summarize(samples, space=space, size=size, iterations=iterations, reference=reference_index(optimizers),
+                    resamples=resamples, seed=seed)
+    doc["trials_requested"] = trials
     return doc, samples
 
 

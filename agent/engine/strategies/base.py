@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agent.answers import ParsedAnswer
-from agent.context import TrialContext
+from agent.engine.answers import ParsedAnswer
+from agent.engine.context import TrialContext
 from prompts import render
 from storage.journal import EffectFailed
+from storage.payloads import FailureCause
 from tools.evaluation import Arch
 
 
@@ -26,7 +27,8 @@ class Proposal:
 
     arch: Arch | None = None
     stop: bool = False
-    failed: str = ""  # why no usable answer came (after all attempts, or the call failed)
+    failed: str = ""  # why no usable answer came (after all attempts, or the call failed), in words
+    cause: FailureCause = "other"  # the same as a value, when ``failed`` is set
     llm_failure: EffectFailed | None = None  # the recorded failure of the LLM call, when that is why
     attempts: int = 0
     reply: str = ""
@@ -63,7 +65,7 @@ async def ask_for_arch(ctx: TrialContext, messages: list[dict[str, Any]], *, sch
         try:
             reply = await ctx.ask(convo, answer_schema=schema, temperature=temperature, max_tokens=max_tokens)
         except EffectFailed as exc:
-            return Proposal(failed=f"LLM call failed: {exc.message}", attempts=attempt, messages=convo,
+            return Proposal(failed=f"LLM call failed: {exc.message}", cause="llm", attempts=attempt, messages=convo,
                             llm_failure=exc)
         content = str(reply.get("content") or "")
         last = content
@@ -82,5 +84,5 @@ async def ask_for_arch(ctx: TrialContext, messages: list[dict[str, Any]], *, sch
         await ctx.reject(kind=kind, answer=content, message=message, attempt=attempt)
         convo = [*convo_with_reply, {"role": "user", "content": render(
             "paper/invalid_answer", error=message, answer_name=ctx.view.answer_name)}]
-    return Proposal(failed=f"no valid answer in {ctx.config.max_attempts} attempts", attempts=ctx.config.max_attempts,
-                    reply=last, messages=convo)
+    return Proposal(failed=f"no valid answer in {ctx.config.max_attempts} attempts", cause="no_valid_answer",
+                    attempts=ctx.config.max_attempts, reply=last, messages=convo)

@@ -20,11 +20,11 @@ from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResp
 from langchain_core.messages import AIMessage, SystemMessage
 from langchain_core.messages.tool import ToolCall
 
-from agent.config import AssistOptions
-from agent.context import TrialContext
+from agent.engine.config import AssistOptions
+from agent.engine.context import TrialContext
+from agent.engine.middleware.journal import PURPOSE
+from agent.engine.strategies.assisted import AssistedStrategy
 from agent.llm.messages import text_of, to_langchain
-from agent.middleware.journal import PURPOSE
-from agent.strategies.assisted import AssistedStrategy
 
 
 class PositionQuestionsMiddleware(AgentMiddleware):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import collections
 
-from agent.config import RunConfig
-from agent.context import TrialContext
-from agent.strategies.base import Strategy
+from agent.engine.config import RunConfig
+from agent.engine.context import TrialContext
+from agent.engine.strategies.base import Strategy
 from tools.evaluation import Arch
 
 
@@ -94,10 +94,16 @@ class RegularizedEvolution:
 
 
 class LocalSearch:
-    """From a random start, evaluate all neighbours (one position changed), move to the best of them if it
-    improves, and restart from a new random architecture at a local optimum."""
+    """NASLib's local search (White et al. 2020, "Local search is state of the art for NAS benchmarks"): evaluate
+    ``init`` random architectures, then from the best so far evaluate all its neighbours (one position changed)
+    in random order and move to the best of them if it improves; at a local optimum restart from one new random
+    architecture. With ``init`` 1 it is the local search runs recorded before the setting (they replay as they
+    ran)."""
 
     name = "local"
+
+    def __init__(self, init: int) -> None:
+        self.init = init
 
     async def run(self, ctx: TrialContext) -> None:
         seen: dict[Arch, float] = {}
@@ -107,11 +113,19 @@ class LocalSearch:
                 seen[arch] = await _evaluate(ctx, arch)
             return seen[arch]
 
+        starts = self.init
         while ctx.budget_left > 0:
-            current = _random_arch(ctx)
-            if current in seen:
-                continue
-            current_acc = await score(current)
+            # a start: the best of ``starts`` new random architectures (all ``init`` at first, one at a restart)
+            drawn: list[tuple[Arch, float]] = []
+            while len(drawn) < starts and ctx.budget_left > 0 and len(seen) < ctx.space.size:
+                arch = _random_arch(ctx)
+                if arch in seen:
+                    continue
+                drawn.append((arch, await score(arch)))
+            if not drawn:
+                break
+            current, current_acc = max(drawn, key=lambda m: m[1])
+            starts = 1
             improved = True
             while improved and ctx.budget_left > 0:
                 improved = False
@@ -136,4 +150,4 @@ def make_baseline(config: RunConfig) -> Strategy:
         return RandomSearch()
     if config.optimizer == "evolution":
         return RegularizedEvolution(config.population, config.sample_size)
-    return LocalSearch()
+    return LocalSearch(config.local_init)

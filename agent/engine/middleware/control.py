@@ -13,7 +13,7 @@ from langchain.agents.middleware import AgentMiddleware, AgentState, hook_config
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.runtime import Runtime
 
-from agent.context import TrialContext
+from agent.engine.context import TrialContext
 from agent.llm.messages import text_of
 from prompts import render
 

@@ -19,9 +19,9 @@ from math import prod
 from statistics import mean
 from typing import Any, Protocol
 
-from agent.context import TrialContext
-from agent.strategies.base import Proposal
-from agent.strategies.value_stats import short, value_results
+from agent.engine.context import TrialContext
+from agent.engine.strategies.base import Proposal
+from agent.engine.strategies.value_stats import short, value_results
 from prompts import render
 from storage.journal import EffectFailed
 
@@ -159,7 +159,7 @@ async def ask_by_position(ctx: TrialContext, intro: str, system: str, *, tempera
                 reply = await ask_model(convo, answer_schema=answer_schema(labels) if structured else None,
                                         temperature=temperature, max_tokens=ANSWER_TOKENS, purpose="position")
             except EffectFailed as exc:
-                result.proposal = Proposal(failed=f"LLM call failed: {exc.message}",
+                result.proposal = Proposal(failed=f"LLM call failed: {exc.message}", cause="llm",
                                            attempts=result.questions + 1, messages=convo, llm_failure=exc)
                 return result
             result.questions += 1
@@ -173,7 +173,7 @@ async def ask_by_position(ctx: TrialContext, intro: str, system: str, *, tempera
             convo.append({"role": "user", "content": message})
         if label is None:
             result.proposal = Proposal(failed=f"no valid value for {name} in {ctx.config.max_attempts} attempts",
-                                       attempts=result.questions, messages=convo)
+                                       cause="no_valid_answer", attempts=result.questions, messages=convo)
             return result
         pick = next(v for v in values if v.label == label)
         result.best_mean += pick is best_mean(values)

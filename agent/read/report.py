@@ -10,8 +10,11 @@ from storage.fold import IterationState, RunState, TrialState
 
 
 def _it_json(it: IterationState) -> dict[str, Any]:
-    return {"iteration": it.iteration, "status": it.status, "arch": it.arch, "accuracy": it.accuracy,
-            "test_accuracy": it.test_accuracy, "rank": it.rank, "repeat": it.repeat}
+    out = {"iteration": it.iteration, "status": it.status, "arch": it.arch, "accuracy": it.accuracy,
+           "test_accuracy": it.test_accuracy, "rank": it.rank, "repeat": it.repeat}
+    if it.status != "ok":
+        out.update(reason=it.reason, cause=it.cause)
+    return out
 
 
 def _best_json(t: TrialState) -> dict[str, Any] | None:

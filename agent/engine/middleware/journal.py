@@ -28,9 +28,10 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
 
-from agent.context import TrialContext
+from agent.engine.context import TrialContext
 from agent.llm.chat_model import REPLY_METADATA_KEY
 from agent.llm.messages import from_langchain, text_of, to_ai_message
+from storage.payloads import ToolCalled, ToolReturned
 
 # model_settings keys that are ours: what the journal records and the run's chat model reads.
 PURPOSE = "purpose"
@@ -112,10 +113,10 @@ class JournalMiddleware(AgentMiddleware):
         call = request.tool_call
         call_id = str(call.get("id") or "")
         async with self._order.turn(call_id, _written_order(request.state)):
-            await self.ctx.record("tool.called", {"id": call_id, "name": call["name"], "args": dict(call["args"])})
+            await self.ctx.record("tool.called", ToolCalled(id=call_id, name=call["name"], args=dict(call["args"])))
             result = await handler(request)
             content = text_of(result) if isinstance(result, ToolMessage) else str(result)
             status = result.status if isinstance(result, ToolMessage) else "command"
-            await self.ctx.record("tool.returned", {"id": call_id, "name": call["name"], "content": content,
-                                                    "status": status})
+            await self.ctx.record("tool.returned", ToolReturned(id=call_id, name=call["name"], content=content,
+                                                                status=status))
         return result

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from agent import stats
+from agent.read import stats
 from storage.errors import UserError
 from storage.fold import RunState
 

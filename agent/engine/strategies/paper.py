@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.answers import example_answer
-from agent.context import TrialContext, round_half_up
-from agent.strategies.base import Proposal, answer_format, ask_for_arch
+from agent.engine.answers import example_answer
+from agent.engine.context import TrialContext, round_half_up
+from agent.engine.strategies.base import Proposal, answer_format, ask_for_arch
 from prompts import render
 from tools.spaces.base import SearchSpace
 
@@ -90,12 +90,12 @@ class PaperStrategy:
     async def _settle(self, ctx: TrialContext, proposal: Proposal) -> bool:
         """Record the iteration's outcome; False when the trial ends here."""
         if proposal.stop:
-            await ctx.fail_iteration("the model says no further improvement is possible", attempts=proposal.attempts,
-                                     status="stopped")
+            await ctx.fail_iteration("the model says no further improvement is possible", cause="other",
+                                     attempts=proposal.attempts, status="stopped")
             await ctx.finish("stopped", "the model says no further improvement is possible")
             return False
         if proposal.arch is None:
-            await ctx.fail_iteration(proposal.failed, attempts=proposal.attempts)
+            await ctx.fail_iteration(proposal.failed, cause=proposal.cause, attempts=proposal.attempts)
             if proposal.llm_failure is not None:
                 await ctx.finish("failed", proposal.failed)
                 return False

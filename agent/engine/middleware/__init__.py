@@ -3,8 +3,8 @@ control (budget, turn limit, nudges) and the help small models need (one questio
 
 from __future__ import annotations
 
-from agent.middleware.control import SearchControl
-from agent.middleware.journal import JournalMiddleware
-from agent.middleware.small_model import PositionQuestionsMiddleware
+from agent.engine.middleware.control import SearchControl
+from agent.engine.middleware.journal import JournalMiddleware
+from agent.engine.middleware.small_model import PositionQuestionsMiddleware
 
 __all__ = ["JournalMiddleware", "PositionQuestionsMiddleware", "SearchControl"]

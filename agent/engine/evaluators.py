@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from agent.config import RunConfig
+from agent.engine.config import RunConfig
 from tools.evaluation import Arch
 from tools.spaces.base import SearchSpace
 

@@ -16,7 +16,7 @@ import random
 import string
 from typing import Any
 
-from agent.answers import ParsedAnswer, answer_name, example_answer, parse_answer
+from agent.engine.answers import ParsedAnswer, answer_name, example_answer, parse_answer
 from agent.llm.parsing import extract_list
 from prompts import render
 from tools.evaluation import Arch

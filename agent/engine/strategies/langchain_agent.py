@@ -4,11 +4,11 @@
 LangChain chat model) calls the tools of ``tools/search_tools.py`` (benchmark lookup or training, and the
 history) until the budget is spent. The project adds middleware, not a loop of its own:
 
-* :class:`~agent.middleware.SearchControl`: stops when the budget is spent or after a turn limit; a reply
+* :class:`~agent.engine.middleware.SearchControl`: stops when the budget is spent or after a turn limit; a reply
   without a tool call gets a nudge (recorded);
-* :class:`~agent.middleware.PositionQuestionsMiddleware` (``model_help``, on by default for the embedded
+* :class:`~agent.engine.middleware.PositionQuestionsMiddleware` (``model_help``, on by default for the embedded
   model): each turn's tool call is assembled from one question per position;
-* :class:`~agent.middleware.JournalMiddleware` (innermost): every model call and tool call through the
+* :class:`~agent.engine.middleware.JournalMiddleware` (innermost): every model call and tool call through the
   trial's journal, which is what makes resume and replay of an agent run exact.
 
 No LangGraph checkpointer: the event log is the only truth, and resume re-runs the graph over it.
@@ -21,12 +21,12 @@ from typing import Any
 from langchain.agents import create_agent
 from langchain_core.messages import HumanMessage
 
-from agent.answers import ParsedAnswer
-from agent.context import TrialContext
+from agent.engine.answers import ParsedAnswer
+from agent.engine.context import TrialContext
+from agent.engine.middleware import JournalMiddleware, PositionQuestionsMiddleware, SearchControl
+from agent.engine.strategies.assisted import position_statistics, sorted_results
+from agent.engine.strategies.paper import task_prompt
 from agent.llm.chat_model import RunChatModel
-from agent.middleware import JournalMiddleware, PositionQuestionsMiddleware, SearchControl
-from agent.strategies.assisted import position_statistics, sorted_results
-from agent.strategies.paper import task_prompt
 from prompts import render
 from storage.journal import EffectFailed
 from tools.evaluation import Arch, Evaluation

@@ -22,7 +22,7 @@ IN_PROCESS_MODELS = ("embedded", "control")
 NETWORK_RATE_LIMIT = 5.0
 # The most a count may be: beyond these a typo, not a plan (a run of 10^12 trials would never end).
 MOST = {"trials": 100_000, "iterations": 100_000, "parallel": 1_024, "max_attempts": 100, "population": 100_000,
-        "sample_size": 100_000}
+        "sample_size": 100_000, "local_init": 100_000}
 # The longest a single model request may be given (--timeout), in seconds.
 MAX_TIMEOUT_S = 3600.0
 
@@ -138,6 +138,9 @@ class RunConfig:
     obfuscation_seed: int | None = None  # drawn at start when --obfuscate and not given; recorded
     population: int = 5  # regularized evolution
     sample_size: int = 3  # regularized evolution
+    # local search: random architectures evaluated before the first step (NASLib's num_init, default 10); it
+    # then starts from the best of them. Runs recorded before this setting started from 1 (see from_json).
+    local_init: int = 10
     max_tokens: int | None = None
     max_cost: float | None = None
     # Per 1,000 tokens, for cost accounting and --max-cost. None: from the price database when the run starts
@@ -175,7 +178,7 @@ class RunConfig:
             problems.append(f"--history-scope must be one of {', '.join(HISTORY_SCOPES)}")
         if self.evaluator not in EVALUATORS:
             problems.append(f"--evaluator must be one of {', '.join(EVALUATORS)}")
-        for name in ("trials", "iterations", "parallel", "max_attempts", "population", "sample_size"):
+        for name in ("trials", "iterations", "parallel", "max_attempts", "population", "sample_size", "local_init"):
             value, most = getattr(self, name), MOST[name]
             if not 1 <= value <= most:
                 problems.append(f"--{name.replace('_', '-')} must be between 1 and {most:,}, got {value}")
@@ -205,6 +208,7 @@ class RunConfig:
             recorded.setdefault(name, False)
         assist = AssistOptions(**{k: v for k, v in recorded.items() if k in AssistOptions.__dataclass_fields__})
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known.setdefault("local_init", 1)  # what local search did before the setting was recorded
         return cls(assist=assist, **known)
 
     @property
@@ -229,7 +233,7 @@ def code_version() -> str:
     except metadata.PackageNotFoundError:
         version = "0+unknown"
     try:
-        root = Path(__file__).resolve().parent.parent
+        root = Path(__file__).resolve().parents[2]
         sha = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, timeout=5, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):

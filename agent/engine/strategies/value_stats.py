@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.context import TrialContext
+from agent.engine.context import TrialContext
 
 
 def value_results(ctx: TrialContext) -> list[list[tuple[str, list[float]]]]:

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
 import numpy as np
 
-from agent.config import RunConfig
-from agent.llm.usage import price
-from agent.views import ModelView, make_view
+from agent.engine.config import RunConfig
+from agent.engine.views import ModelView, make_view
+from agent.llm.usage import check_budget, price
 from storage.errors import GeniusError
 from storage.events import StoredEvent
 from storage.fold import IterationState, RunState, TrialState, apply_event
 from storage.journal import EffectFailed, TrialJournal
+from storage.payloads import AttemptRejected, FailureCause, IterationCompleted, TrialFinished, TrialStarted
 from tools.evaluation import Arch, Evaluation
 from tools.spaces.base import SearchSpace
 from tools.stopping import TrainingCancelled
@@ -72,7 +73,7 @@ class TrialContext:
 
     def __init__(self, *, config: RunConfig, space: SearchSpace, journal: TrialJournal, run_id: str,
                  llm: ChatClient | None, evaluator: Evaluator, listener: Listener | None = None,
-                 history_source: HistorySource | None = None) -> None:
+                 history_source: HistorySource | None = None, spent: RunState | None = None) -> None:
         self.config = config
         self.space = space
         self.journal = journal
@@ -83,6 +84,9 @@ class TrialContext:
         self._listener = listener
         self._history_source = history_source
         self._run_state = RunState(run_id=run_id)
+        # The whole run as its log holds it, every trial and execution (the orchestrator keeps it folded): what
+        # the budget is checked against.
+        self._spent = spent if spent is not None else self._run_state
         self.seed = 0
         self.rng = random.Random(0)
         self.temperature = config.temperature
@@ -155,11 +159,11 @@ class TrialContext:
                 return it
         return None
 
-    async def _record(self, type_: str, payload: dict[str, Any]) -> None:
+    async def _record(self, type_: str, payload: Mapping[str, Any]) -> None:
         # The trial's state folds the event as the log holds it (on a resume, the recorded one).
         self._apply(await self.journal.record(type_, payload))
 
-    async def record(self, type_: str, payload: dict[str, Any]) -> None:
+    async def record(self, type_: str, payload: Mapping[str, Any]) -> None:
         """Record a fact of this trial (journaled: idempotent on resume, compared on replay)."""
         await self._record(type_, payload)
 
@@ -180,10 +184,10 @@ class TrialContext:
 
         self.seed = int(await self.journal.effect("seed", {"base_seed": base}, draw))
         self.rng = random.Random(self.seed)
-        await self._record("trial.started", {"seed": self.seed, "temperature": self.temperature})
+        await self._record("trial.started", TrialStarted(seed=self.seed, temperature=self.temperature))
 
     async def finish(self, status: str = "finished", reason: str = "") -> None:
-        await self._record("trial.finished", {"status": status, "reason": reason})
+        await self._record("trial.finished", TrialFinished(status=status, reason=reason))
 
     # --------------------------------------------------------------------------------------------- effects
     async def ask(self, messages: list[dict[str, Any]], *, answer_schema: dict[str, Any] | None = None,
@@ -232,9 +236,17 @@ class TrialContext:
     async def llm_effect(self, request: dict[str, Any],
                          perform: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
         """One journaled LLM call: ``perform`` (which returns the priced reply as JSON) runs only when the log
-        does not already hold the result of ``request`` at this step."""
+        does not already hold the result of ``request`` at this step, and only while the run's budget lasts
+        (BudgetExhausted, not recorded: a resume with a larger budget makes the call)."""
+        config, spent = self.config, self._spent
+
+        async def within_budget() -> dict[str, Any]:
+            check_budget(cost=spent.cost, tokens=spent.prompt_tokens + spent.completion_tokens,
+                         max_cost=config.max_cost, max_tokens=config.max_tokens)
+            return await perform()
+
         try:
-            result = await self.journal.effect("llm", request, perform)
+            result = await self.journal.effect("llm", request, within_budget)
         except EffectFailed:
             assert self.journal.last_completed is not None
             self._apply(self.journal.last_completed)  # a recorded failure counts in the trial's calls too
@@ -284,25 +296,25 @@ class TrialContext:
     # ----------------------------------------------------------------------------------------------- facts
     async def complete_iteration(self, arch: Arch, evaluation: Evaluation, *, repeat: bool, attempts: int = 1,
                                  extra: dict[str, Any] | None = None) -> None:
-        payload: dict[str, Any] = {
-            "iteration": self.iterations_done, "status": "ok", "arch": list(arch), "key": self.space.key(arch),
-            "evaluation": evaluation.to_json(), "repeat": repeat, "attempts": attempts,
-        }
+        payload = IterationCompleted(iteration=self.iterations_done, status="ok", arch=list(arch),
+                                     key=self.space.key(arch), evaluation=evaluation.to_json(), repeat=repeat,
+                                     attempts=attempts)
         rank = self.feasible_rank(evaluation)
         if rank is not None:
             payload["feasible_rank"] = rank
         notes, self._proposal_notes = self._proposal_notes, {}
-        payload.update(notes)
-        if extra:
-            payload.update(extra)
-        await self._record("iteration.completed", payload)
+        # the strategy's notes of how the architecture was proposed ride along; the fold ignores them
+        await self._record("iteration.completed", {**payload, **notes, **(extra or {})})
 
-    async def fail_iteration(self, reason: str, *, attempts: int, status: str = "failed",
+    async def fail_iteration(self, reason: str, *, cause: FailureCause, attempts: int, status: str = "failed",
                              arch: Arch | None = None) -> None:
-        """Record an iteration without a result (no usable answer, or the evaluation of ``arch`` failed)."""
-        await self._record("iteration.completed", {
-            "iteration": self.iterations_done, "status": status, "arch": list(arch) if arch is not None else None,
-            "attempts": attempts, "reason": reason})
+        """Record an iteration without a result (no usable answer, or the evaluation of ``arch`` failed):
+        ``cause`` says which, for programs; ``reason`` says it in words. A ``stopped`` iteration has no cause."""
+        payload = IterationCompleted(iteration=self.iterations_done, status=status,
+                                     arch=list(arch) if arch is not None else None, attempts=attempts, reason=reason)
+        if status == "failed":
+            payload["cause"] = cause
+        await self._record("iteration.completed", payload)
 
     async def evaluate_and_record(self, arch: Arch, *, attempts: int = 1,
                                   extra: dict[str, Any] | None = None) -> tuple[Evaluation, bool] | None:
@@ -315,16 +327,15 @@ class TrialContext:
         except EffectFailed as exc:
             # EvaluationFailed's message already names the original error type
             why = exc.message if exc.error_type == EvaluationFailed.__name__ else f"{exc.error_type}: {exc.message}"
-            await self.fail_iteration(f"evaluation failed: {why}", attempts=attempts, arch=arch)
+            await self.fail_iteration(f"evaluation failed: {why}", cause="evaluation", attempts=attempts, arch=arch)
             return None
         await self.complete_iteration(arch, evaluation, repeat=repeat, attempts=attempts, extra=extra)
         return evaluation, repeat
 
     async def reject(self, *, kind: str, answer: str, message: str, attempt: int) -> None:
         """Record that an answer could not be used (invalid, a refused repeat, over a constraint)."""
-        await self._record("attempt.rejected", {
-            "iteration": self.iterations_done, "attempt": attempt, "kind": kind, "answer": answer[:2000],
-            "message": message})
+        await self._record("attempt.rejected", AttemptRejected(
+            iteration=self.iterations_done, attempt=attempt, kind=kind, answer=answer[:2000], message=message))
 
 
 def feasible_mask(space: SearchSpace, max_params: int | None, max_flops: int | None) -> Any:

@@ -13,7 +13,7 @@ effect can be measured (benchmarks/search_quality.py).
 * ranked_values: the statistics list each position's values best first, the history only the best five,
   and the model is asked to build from the values listed first (or to edit the best, with edit_requests).
 * position_questions (default): instead of a whole list, the model is asked for one position at a time,
-  after the task, the best five results and what each option gave so far (agent/strategies/
+  after the task, the best five results and what each option gave so far (agent/engine/strategies/
   position_questions.py); the list behaviours above then do not apply. With compact_prompt (default).
 * results_in_question (with position_questions): each question lists its own position's results ("What
   its options gave so far: 0 88.12 (2x), 1 untried, ..."), and the intro has no table. Unset (the default),
@@ -40,12 +40,12 @@ import re
 from statistics import mean
 from typing import Any
 
-from agent.config import AssistOptions
-from agent.context import TrialContext, round_half_up
-from agent.strategies.base import Proposal, answer_format, ask_for_arch
-from agent.strategies.paper import results_lines, task_prompt
-from agent.strategies.position_questions import Ask, Choices, ask_by_position, statistics_block
-from agent.strategies.value_stats import short, value_results
+from agent.engine.config import AssistOptions
+from agent.engine.context import TrialContext, round_half_up
+from agent.engine.strategies.base import Proposal, answer_format, ask_for_arch
+from agent.engine.strategies.paper import results_lines, task_prompt
+from agent.engine.strategies.position_questions import Ask, Choices, ask_by_position, statistics_block
+from agent.engine.strategies.value_stats import short, value_results
 from prompts import render
 from storage.journal import EffectFailed
 from tools.errors import UserError
@@ -224,7 +224,9 @@ class AssistedStrategy:
                 await ctx.reject(kind="repeat", answer=proposal.reply, message=message, attempt=refusals)
                 messages = [*proposal.messages, {"role": "user", "content": message}]
             if proposal.arch is None:
-                await ctx.fail_iteration(proposal.failed or "no usable answer", attempts=attempts)
+                await ctx.fail_iteration(proposal.failed or "no usable answer",
+                                         cause=proposal.cause if proposal.failed else "no_valid_answer",
+                                         attempts=attempts)
                 if proposal.llm_failure is not None:
                     await ctx.finish("failed", proposal.failed)
                     return
@@ -263,7 +265,8 @@ class AssistedStrategy:
             arch, choices, questions = await self.propose_by_position(ctx, temp)
             if arch is None:
                 reason = choices.proposal.failed or f"no {ctx.view.answer_name} within the limits"
-                await ctx.fail_iteration(reason, attempts=questions)
+                await ctx.fail_iteration(reason, cause=choices.proposal.cause if choices.proposal.failed
+                                         else "over_limits", attempts=questions)
                 if choices.proposal.llm_failure is not None:
                     await ctx.finish("failed", reason)
                     return
@@ -289,8 +292,8 @@ class AssistedStrategy:
                 reply = await ctx.ask(messages, answer_schema=schema, temperature=temp, purpose="candidate",
                                       seed_offset=1 + k + 100 * refusals)
             except EffectFailed as exc:
-                return Proposal(failed=f"LLM call failed: {exc.message}", attempts=attempts + 1, messages=messages,
-                                llm_failure=exc)
+                return Proposal(failed=f"LLM call failed: {exc.message}", cause="llm", attempts=attempts + 1,
+                                messages=messages, llm_failure=exc)
             attempts += 1
             parsed = ctx.view.parse(str(reply.get("content") or ""))
             if (parsed.arch is not None and ctx.constraint_violation(parsed.arch) is None
@@ -310,8 +313,8 @@ class AssistedStrategy:
         try:
             reply = await ctx.ask(pick_messages, answer_schema=pick_schema, temperature=0.0, purpose="pick")
         except EffectFailed as exc:
-            return Proposal(failed=f"LLM call failed: {exc.message}", attempts=attempts + 1, messages=messages,
-                            llm_failure=exc)
+            return Proposal(failed=f"LLM call failed: {exc.message}", cause="llm", attempts=attempts + 1,
+                            messages=messages, llm_failure=exc)
         choice = _first_int(str(reply.get("content") or ""))
         index = choice - 1 if choice is not None and 1 <= choice <= len(fresh) else 0
         arch, raw = fresh[index]
