@@ -234,12 +234,13 @@ def test_verify_names_the_first_tampered_event(tmp_path, tables):
 
 def test_a_cost_budget_holds_over_sigkill_and_resume_cycles(tmp_path, tables):
     """The budget belongs to the run, not to a process: killed at random points and resumed again and again, a
-    run spends no more than its --max-cost plus the calls in flight when it was crossed (one per parallel trial)."""
+    run spends no more than its --max-cost plus the one call that crossed it (trials one at a time; with parallel
+    trials, one call per trial in flight: tests/test_budget.py)."""
     answers = valid_answers("nas_macro", 10)
     script = tmp_path / "script.json"
     script.write_text(json.dumps([json.dumps(a) for a in answers]))
     base = ["--space", "nas_macro", "--mode", "paper", "--llm", f"scripted:{script}", "--trials", "2",
-            "--iterations", "10", "--parallel", "2", "--rate-limit", "8", "--seed", "4",
+            "--iterations", "10", "--parallel", "1", "--rate-limit", "8", "--seed", "4",
             "--price-prompt", "1", "--price-completion", "1", "--json"]
     ref = subprocess.run(cli(*base, "--db", str(tmp_path / "ref.sqlite"), "--run-id", "ref"), capture_output=True,
                          text=True, env=env(), timeout=120)
@@ -271,5 +272,5 @@ def test_a_cost_budget_holds_over_sigkill_and_resume_cycles(tmp_path, tables):
     con.close()
     spent = sum(c["cost"] for c in calls)
     per_call = max(c["cost"] for c in calls)
-    assert budget <= spent <= budget + 2 * per_call
+    assert budget <= spent <= budget + per_call
     assert float(shown(db, "b")["usage"]["cost"]) == pytest.approx(spent, abs=1e-6)
