@@ -164,9 +164,10 @@ def apply_event(state: RunState, e: StoredEvent, *, superseded: bool = False) ->
         return
     if t == "effect.completed":
         done = cast(EffectCompleted, e.payload)
-        if done["kind"] == "llm":
+        kind = done.get("kind")  # required now; .get keeps a damaged log readable
+        if kind == "llm":
             _apply_llm_call(state, e, state.trial(e.trial) if e.trial is not None else None)
-        elif done["kind"] == "evaluate" and "ok" in done:
+        elif kind == "evaluate" and "ok" in done:
             state.evaluations += 1
     elif t == "iteration.completed":
         it = cast(IterationCompleted, e.payload)

@@ -220,9 +220,10 @@ async def resume_run(run_id: str, *, db: str, listener: Listener | None = None,
         if changes:
             await log_.append(Event("run.reconfigured", run_id, RunReconfigured(changes=changes)))
         if points:
-            await log_.append(Event("run.retried", run_id, RunRetried(
+            retried = await log_.append(Event("run.retried", run_id, RunRetried(
                 trials={str(t): step for t, step in sorted(points.items())}, generation=generation(recorded) + 1)))
-            recorded = await log_.read(run_id)
+            assert retried is not None  # unkeyed: always stored
+            recorded = [*recorded, retried]
         return await _execute(log_, run_id, config, recorded, llm=llm, replay=False, listener=listener)
     finally:
         if llm is not None:

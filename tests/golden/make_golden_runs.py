@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from agent.config import AssistOptions, RunConfig  # noqa: E402
-from agent.orchestrator import start_run  # noqa: E402
+from agent.engine.config import AssistOptions, RunConfig  # noqa: E402
+from agent.engine.orchestrator import start_run  # noqa: E402
 from tools.spaces import get_space  # noqa: E402
 
 TARGET = ROOT / "tests" / "golden" / "runs_v1.sqlite"
