@@ -25,6 +25,8 @@ from agent.flags import DEFAULT_TEMPERATURE, PAPER_TEMPERATURE
 from agent.read.report import run_document
 from storage import DEFAULT_DB
 from storage.fold import IterationState, RunState, TrialState
+from storage.runs import load_run as _load_run
+from storage.runs import load_runs as _load_runs
 
 T = TypeVar("T")
 
@@ -125,7 +127,7 @@ def replay(run_id: str, *, db: str = str(DEFAULT_DB)) -> Run:
 
 async def aload(run_id: str, *, db: str = str(DEFAULT_DB)) -> Run:
     """A run as the log holds it now."""
-    return Run(await orchestrator.load_run(run_id, db=db), db)
+    return Run(await _load_run(run_id, db=db), db)
 
 
 def load(run_id: str, *, db: str = str(DEFAULT_DB)) -> Run:
@@ -134,7 +136,7 @@ def load(run_id: str, *, db: str = str(DEFAULT_DB)) -> Run:
 
 async def aruns(*, db: str = str(DEFAULT_DB)) -> list[Run]:
     """Every run in the log, in creation order."""
-    return [Run(s, db) for s in await orchestrator.load_runs(db=db)]
+    return [Run(s, db) for s in await _load_runs(db=db)]
 
 
 def runs(*, db: str = str(DEFAULT_DB)) -> list[Run]:

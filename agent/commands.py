@@ -1,4 +1,9 @@
-"""What each CLI command does, once its arguments are parsed."""
+"""What each CLI command does, once its arguments are parsed.
+
+The commands that run the engine (search, resume, replay, compare) import it when they run; the ones that only
+read the log (runs, show, verify, spaces, report) read folds through storage/runs.py and never load it, so they
+start in a fraction of the time (benchmarks/startup.py).
+"""
 
 from __future__ import annotations
 
@@ -17,12 +22,11 @@ from typing import Any
 
 from rich.console import Console
 
-from agent.engine import orchestrator
-from agent.engine.hints import command_hint
 from agent.flags import config_from_args
 from agent.read.report import paper_table, run_document, runs_json, runs_table, space_info, summary_lines
 from agent.read.ui import LivePresenter, PlainPresenter
-from storage import DEFAULT_DB, EventLog, RunState
+from storage import DEFAULT_DB, EventLog, RunState, runs
+from storage.hints import command_hint
 from storage.log import VerifyReport
 from tools.errors import UserError
 from tools.spaces import get_space, list_spaces
@@ -125,6 +129,8 @@ def _print_result(args: argparse.Namespace, state: RunState, elapsed_s: float | 
 
 
 async def cmd_search(args: argparse.Namespace) -> int:
+    from agent.engine import orchestrator  # when it runs (module docstring)
+
     config = config_from_args(args)
     presenter = _presenter(args, config.trials, config.iterations)
 
@@ -143,7 +149,9 @@ async def cmd_search(args: argparse.Namespace) -> int:
 
 
 async def cmd_resume(args: argparse.Namespace) -> int:
-    before = await orchestrator.load_run(args.run_id, db=args.db)
+    from agent.engine import orchestrator  # when it runs (module docstring)
+
+    before = await runs.load_run(args.run_id, db=args.db)
     if before.status == "finished" and not args.retry_failed:
         if not args.json:
             print(f"run {args.run_id} already finished; nothing to resume")
@@ -165,7 +173,9 @@ async def cmd_resume(args: argparse.Namespace) -> int:
 
 
 async def cmd_replay(args: argparse.Namespace) -> int:
-    original = await orchestrator.load_run(args.run_id, db=args.db)
+    from agent.engine import orchestrator  # when it runs (module docstring)
+
+    original = await runs.load_run(args.run_id, db=args.db)
     if original.status in ("running", "created"):
         raise UserError(f"run {args.run_id} is still running (process {original.last_pid} on {original.last_host}); "
                         f"replay it once it has finished or been interrupted")
@@ -178,7 +188,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
 
 
 async def cmd_runs(args: argparse.Namespace) -> int:
-    states = await orchestrator.load_runs(db=args.db)
+    states = await runs.load_runs(db=args.db)
     if args.json:
         print_json(runs_json(states))
     else:
@@ -187,7 +197,7 @@ async def cmd_runs(args: argparse.Namespace) -> int:
 
 
 async def cmd_show(args: argparse.Namespace) -> int:
-    state = await orchestrator.load_run(args.run_id, db=args.db)
+    state = await runs.load_run(args.run_id, db=args.db)
     if args.csv:
         sys.stdout.write(evaluations_csv(state))
         return 0
@@ -284,7 +294,7 @@ async def cmd_compare(args: argparse.Namespace) -> int:
 async def cmd_report(args: argparse.Namespace) -> int:
     from agent.read.html_report import render_report
 
-    states = [await orchestrator.load_run(run_id, db=args.db) for run_id in args.run_ids]
+    states = [await runs.load_run(run_id, db=args.db) for run_id in args.run_ids]
     page = render_report(states)
     try:
         with open(args.html, "w", encoding="utf-8") as fh:

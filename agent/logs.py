@@ -15,8 +15,6 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any, TextIO
 
-import structlog
-
 from agent.llm.redact import redact_processor
 
 
@@ -68,6 +66,8 @@ _sinks: _Sinks | None = None
 def configure_logging(log_file: Path | None, *, quiet: bool = False, create: bool = True) -> None:
     """Send every structlog event (secrets redacted) to ``log_file`` as JSON; warnings also to stderr.
     ``create``: whether the file and its directory may be created (False for read-only commands)."""
+    import structlog  # lazily: 0.14 s to import, which the quick read-only commands skip (agent/llm/diagnostics.py)
+
     global _sinks
     sinks = _Sinks(log_file, quiet, create)
     _sinks = sinks

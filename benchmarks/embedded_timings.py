@@ -21,9 +21,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.engine.orchestrator import read_run
 from agent.llm.bundled import ensure_bundled
 from agent.llm.embedded import get_server
+from storage.runs import read_run
 
 
 async def main() -> None:

@@ -39,10 +39,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.engine.config import AssistOptions, RunConfig
-from agent.engine.orchestrator import load_run, load_runs, resume_run, start_run
+from agent.engine.orchestrator import resume_run, start_run
 from agent.logs import configure_logging
 from storage import EventLog, RunState
 from storage.fold import TrialState
+from storage.runs import load_run, load_runs
 from tools.spaces import SPACE_NAMES, get_space
 
 RANDOM_BEST_OF_10 = {"nas_macro": (92.434, 593.3), "channel_resnet": (93.523, 1489.9),

@@ -182,7 +182,7 @@ def test_unwritable_log_file_falls_back_to_stderr(tmp_path, tables, capsys):
 
 
 def test_paths_in_hints_survive_the_shell():
-    from agent.engine.hints import command_hint
+    from storage.hints import command_hint
 
     hint = command_hint("resume", "r", db=str(Path("/tmp/a b/it's.sqlite")))
     assert shlex.split(hint)[-1] == "/tmp/a b/it's.sqlite"

@@ -7,9 +7,10 @@ import asyncio
 import pytest
 
 from agent.engine.config import RunConfig
-from agent.engine.orchestrator import load_run, replay_run, resume_run, start_run
+from agent.engine.orchestrator import replay_run, resume_run, start_run
 from agent.read.report import run_document
 from storage import EventLog
+from storage.runs import load_run
 from tests.test_search_e2e import committed_events
 from tools.spaces import SPACE_NAMES, get_space
 

@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from agent.engine.orchestrator import load_run, resume_run, start_run
+from agent.engine.orchestrator import resume_run, start_run
 from agent.llm.errors import BudgetExhausted
 from storage import EventLog
+from storage.runs import load_run
 from tests.test_search_e2e import cfg, valid_answers, write_script
 
 

@@ -13,10 +13,10 @@ import pytest
 from agent import cli
 from agent.engine.compare import matches, parse_optimizers
 from agent.engine.config import RunConfig
-from agent.engine.orchestrator import load_runs
 from agent.read import stats
 from agent.read.comparison import Sample, compare_tables, reference_index, sample_of, summarize, trial_curve
 from storage.fold import IterationState, RunState, TrialState
+from storage.runs import load_runs
 from tools.errors import UserError
 
 # ---- statistics ----------------------------------------------------------------------------------------

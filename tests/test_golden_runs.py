@@ -6,9 +6,10 @@ import shutil
 
 import pytest
 
-from agent.engine.orchestrator import load_run, replay_run
+from agent.engine.orchestrator import replay_run
 from agent.read.report import run_document
 from storage import EventLog
+from storage.runs import load_run
 from tests.conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "golden" / "runs_v1.sqlite"

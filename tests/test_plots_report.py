@@ -15,10 +15,11 @@ from matplotlib.image import imread
 
 from agent import cli
 from agent.engine.config import RunConfig
-from agent.engine.orchestrator import load_run, start_run
+from agent.engine.orchestrator import start_run
 from agent.read.html_report import render_report
 from agent.read.plots import plot_compare, plot_run
 from storage import Event, EventLog
+from storage.runs import load_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EVIL = '<script>alert("x")</script><img src="https://evil.example/p.png">'

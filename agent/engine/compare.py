@@ -10,6 +10,7 @@ from pathlib import Path
 from agent.engine import orchestrator
 from agent.engine.config import OPTIMIZERS, RunConfig
 from storage.fold import RunState
+from storage.runs import load_runs
 from tools.errors import UserError
 
 
@@ -83,7 +84,7 @@ async def run_compare(spec: CompareSpec, *, db: str, note: Callable[[str], None]
     base = spec.base
     existing: list[RunState] = []
     if spec.reuse and db != ":memory:" and Path(db).exists():
-        existing = await orchestrator.load_runs(db=db)
+        existing = await load_runs(db=db)
     runs: list[ComparedRun] = []
     for optimizer in spec.optimizers:
         config = replace(base, optimizer=optimizer)

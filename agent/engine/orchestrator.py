@@ -16,13 +16,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-import structlog
-
 from agent.engine.config import RunConfig, code_version
 from agent.engine.context import Listener, TrialContext, feasible_mask
 from agent.engine.evaluators import make_evaluator
-from agent.engine.hints import check_run_id, command_hint
 from agent.engine.strategies import make_strategy
+from agent.llm.diagnostics import get_logger
 from agent.llm.errors import LLMCallFailed
 from storage import (
     Event,
@@ -37,6 +35,7 @@ from storage import (
     fold_run,
 )
 from storage.fold import apply_event
+from storage.hints import check_run_id, command_hint
 from storage.journal import EventSink
 from storage.ownership import RunOwnership
 from storage.payloads import (
@@ -52,10 +51,9 @@ from storage.payloads import (
 )
 from storage.redact import REDACTED
 from storage.retries import generation, retry_points
+from storage.runs import read_run
 from tools.errors import UserError
 from tools.spaces import get_space
-
-log = structlog.get_logger("genius.orchestrator")
 
 
 def new_run_id() -> str:
@@ -232,18 +230,6 @@ async def resume_run(run_id: str, *, db: str, listener: Listener | None = None,
         owner.release()
 
 
-async def read_run(run_id: str, *, db: str) -> list[StoredEvent]:
-    """A run's events, read-only; an unknown run id is a user error naming how to list the runs."""
-    log_ = await EventLog.open(db, create=False, writable=False)
-    try:
-        events = await log_.read(run_id)
-    finally:
-        await log_.close()
-    if not events:
-        raise UnknownRunError(f"no run {run_id} in {db}; list the runs with: {command_hint('runs', db=db)}")
-    return events
-
-
 async def replay_run(run_id: str, *, db: str) -> RunState:
     """Re-execute a run entirely from its log (no model, no network, no training) and fold the result."""
     recorded = await read_run(run_id, db=db)
@@ -311,8 +297,8 @@ async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: li
                 # not the call's result (a resume makes it again), but what the server saw of it
                 await sink.append(Event("llm.unreached", run_id, LLMUnreached(message=str(exc), attempts=exc.attempts),
                                         trial=trial))
-                log.warning("trial interrupted: the model could not be reached", run_id=run_id, trial=trial,
-                            reason=str(exc))
+                get_logger("genius.orchestrator").warning(
+                    "trial interrupted: the model could not be reached", run_id=run_id, trial=trial, reason=str(exc))
 
     tasks = [asyncio.create_task(one(t), name=f"trial-{t}") for t in range(config.trials)]
     try:
@@ -327,7 +313,7 @@ async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: li
             reason = ("interrupted by the user" if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
                       else f"{type(exc).__name__}: {exc}")
             await asyncio.shield(sink.append(Event("run.interrupted", run_id, RunInterrupted(reason=reason))))
-            log.warning("run interrupted", run_id=run_id, reason=reason)
+            get_logger("genius.orchestrator").warning("run interrupted", run_id=run_id, reason=reason)
         raise
     await evaluator.close()
     if replay and interrupted_trials:
@@ -358,31 +344,3 @@ def _history_source(log_: EventLog, run_id: str, config: RunConfig) -> Any:
         return out
 
     return read
-
-
-def _mark_abandoned(state: RunState) -> RunState:
-    """A run the log calls running whose process on this host is gone was killed: show it as interrupted.
-
-    Display only: the fold stays pure, and the next execution's events settle the status for good.
-    """
-    if state.status == "running" and state.last_host == socket.gethostname() and state.last_pid:
-        try:
-            os.kill(state.last_pid, 0)
-        except ProcessLookupError:
-            state.status = "interrupted"
-            state.interrupt_reason = state.interrupt_reason or "the process running it was killed"
-        except PermissionError:
-            pass  # alive, another user's
-    return state
-
-
-async def load_run(run_id: str, *, db: str) -> RunState:
-    return _mark_abandoned(fold_run(run_id, await read_run(run_id, db=db)))
-
-
-async def load_runs(*, db: str) -> list[RunState]:
-    log_ = await EventLog.open(db, create=False, writable=False)
-    try:
-        return [_mark_abandoned(s) for s in fold_all(await log_.read()).values()]
-    finally:
-        await log_.close()

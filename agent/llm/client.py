@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
-import structlog
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
+from agent.llm.diagnostics import get_logger
 from agent.llm.errors import LLMAuthError, LLMCallFailed, LLMSpecError
 from agent.llm.messages import text_of, to_langchain, tool_calls_of
 from agent.llm.providers import Provider, open_provider
@@ -31,7 +31,7 @@ from agent.llm.scripted import CALL_METADATA_KEY, TRIAL_METADATA_KEY
 from agent.llm.spec import LLMSpec
 from tools.errors import GeniusError
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _ANSWER_KEY = "answer"
 # How often a call still waiting for its reply says so in the log.

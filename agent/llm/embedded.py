@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from agent.llm.diagnostics import get_logger
 from agent.llm.errors import LLMSpecError
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # Each slot gets its own context window: ~4k-token prompts plus the reply and headroom.
 CTX_PER_SLOT = 8192

@@ -13,19 +13,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2
-import structlog
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from agent.llm.bundled import ensure_bundled
+from agent.llm.diagnostics import get_logger
 from agent.llm.embedded import get_server
 from agent.llm.errors import LLMAuthError, LLMSpecError
 from agent.llm.redact import register_secret
 from agent.llm.scripted import ScriptedChatModel
 from agent.llm.spec import LLMSpec
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # OpenAI models with strict json_schema structured outputs (o1-mini/o1-preview have none).
 _OPENAI_JSON_SCHEMA = re.compile(r"^(gpt-4o|chatgpt-4o|gpt-4\.1|gpt-5|o1(?!-mini|-preview)|o3|o4)")

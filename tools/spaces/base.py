@@ -8,6 +8,9 @@ significant): ``index(arch)`` in ``0..size-1`` is what the benchmark arrays are 
 
 Each family subclass supplies the table key encoding and the table loader; everything else lives here,
 so strategies never special-case a space.
+
+numpy is imported inside the functions that use it: the commands that only list spaces or read the log load
+this module and should not pay numpy's 0.06 s import (benchmarks/startup.py).
 """
 
 from __future__ import annotations
@@ -16,14 +19,16 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from math import prod
+from typing import TYPE_CHECKING, Any
 
 from prompts import render
 from tools.data import DataLocation, find_data_file, resolve_data_file
 from tools.errors import DataFileError, UserError
 from tools.evaluation import Arch, Evaluation
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _MAX_SHOWN = 60  # characters of a bad answer quoted back in an error message
 
@@ -57,6 +62,8 @@ class BenchmarkTable:
 
 def strict_ranks(values: np.ndarray) -> np.ndarray:
     """1 + number of strictly greater entries, for every entry (ties share the best rank); O(n log n)."""
+    import numpy as np  # lazily (module docstring)
+
     ordered = np.sort(values)
     return (1 + len(values) - np.searchsorted(ordered, values, side="right")).astype(np.int64)
 
@@ -67,6 +74,8 @@ def _frozen(array: np.ndarray) -> np.ndarray:
 
 
 def _is_integer(value: object) -> bool:
+    import numpy as np  # lazily (module docstring)
+
     return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
@@ -122,14 +131,14 @@ class SearchSpace:
 
     def __init__(self, location: DataLocation) -> None:
         self.location = location
-        self.size = int(np.prod([len(p) for p in self.positions]))
+        self.size = prod(len(p) for p in self.positions)
         # option index of each allowed value, per position (O(1) encode)
         self._option_of: tuple[dict[int, int], ...] = tuple(
             {v: i for i, v in enumerate(p)} for p in self.positions
         )
         radices = [len(p) for p in self.positions]
         # weight of position i in the mixed-radix index: product of the radices after it
-        self._weights = tuple(int(np.prod(radices[i + 1 :])) for i in range(len(radices)))
+        self._weights = tuple(prod(radices[i + 1 :]) for i in range(len(radices)))
         self._table: BenchmarkTable | None = None
         self._lock = threading.Lock()
 
@@ -181,6 +190,8 @@ class SearchSpace:
 
         Integral floats (``2.0``) are accepted as integers; bools, other floats and strings are not.
         """
+        import numpy as np  # lazily (module docstring)
+
         if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
             raise InvalidArchitecture(f"{self._expected()}; got {_show(values)}")
         items = list(values)
@@ -254,6 +265,8 @@ class SearchSpace:
 
     def option_codes(self) -> np.ndarray:
         """(size, n) array of the option index of every position, row = architecture index."""
+        import numpy as np  # lazily (module docstring)
+
         radices = [len(p) for p in self.positions]
         grids = np.unravel_index(np.arange(self.size), radices)  # C order = position 0 most significant
         return np.stack(grids, axis=1).astype(np.int64)
@@ -304,6 +317,8 @@ class SearchSpace:
 
     def optimum(self) -> tuple[Arch, Evaluation]:
         """The best architecture by the searched metric (ties: lowest index) and its record."""
+        import numpy as np  # lazily (module docstring)
+
         best = self.from_index(int(np.argmax(self.table().accuracy)))  # argmax returns the first maximum
         return best, self.lookup(best)
 
@@ -352,6 +367,8 @@ class SearchSpace:
 
     def _indices_of(self, keys: Sequence[str], source: str) -> np.ndarray:
         """Architecture index of every table key; the table must hold each architecture exactly once."""
+        import numpy as np  # lazily (module docstring)
+
         index_of = dict(zip(self.all_keys(), range(self.size), strict=True))
         try:
             idx = np.fromiter((index_of[k] for k in keys), dtype=np.int64, count=len(keys))
@@ -367,6 +384,8 @@ class SearchSpace:
         return idx
 
     def _scatter(self, idx: np.ndarray, values: Any, dtype: type) -> np.ndarray:
+        import numpy as np  # lazily (module docstring)
+
         out: np.ndarray = np.empty(self.size, dtype=dtype)
         out[idx] = np.fromiter(values, dtype=dtype, count=len(idx))
         return _frozen(out)
@@ -384,6 +403,8 @@ class SearchSpace:
 
     def _read_paper_ranks(self, rank_column: str = "genius_rank") -> np.ndarray | None:
         """The optional ``ranks*.csv`` column ``genius_rank`` by index, or None when the file is absent."""
+        import numpy as np  # lazily (module docstring)
+
         if self.ranks_file is None:
             return None
         path = find_data_file(self.ranks_file, self.location)

@@ -6,8 +6,6 @@ one mean test accuracy that is both searched and reported.
 
 from __future__ import annotations
 
-import numpy as np
-
 from tools.evaluation import Arch
 from tools.spaces.base import BenchmarkTable, SearchSpace
 
@@ -19,6 +17,8 @@ class DigitKeySpace(SearchSpace):
     accuracy_column: str  # the table's mean accuracy field ("mean_acc", "mean")
 
     def _load_table(self) -> BenchmarkTable:
+        import numpy as np  # lazily, as in tools/spaces/base.py
+
         source, data = self._read_json()
         rows = list(data.values())
         idx = self._indices_of(list(data), source)
@@ -44,6 +44,8 @@ class DigitKeySpace(SearchSpace):
         return tuple(p[o] for o, p in zip(options, self.positions, strict=True))
 
     def all_keys(self) -> list[str]:
+        import numpy as np  # lazily, as in tools/spaces/base.py
+
         # Vectorised: the digits of every key as one ASCII byte block, cut into n-byte strings.
         codes = (self.option_codes() + (ord("0") + self.digit_offset)).astype(np.uint8)
         block = codes.tobytes().decode("ascii")

@@ -7,8 +7,6 @@ Search uses the 200-epoch validation accuracy; the paper reports the test accura
 
 from __future__ import annotations
 
-import numpy as np
-
 from tools.evaluation import Arch
 from tools.spaces.base import BenchmarkTable, SearchSpace
 
@@ -63,6 +61,8 @@ class NB201Space(SearchSpace):
         return [_TEMPLATE.format(*(OPS[o] for o in row)) for row in self.option_codes().tolist()]
 
     def _load_table(self) -> BenchmarkTable:
+        import numpy as np  # lazily, as in tools/spaces/base.py
+
         source, data = self._read_json()
         rows = list(data.values())
         idx = self._indices_of(list(data), source)
