@@ -4,6 +4,7 @@ the flags are agent/flags.py, each command is agent/commands.py."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,13 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     db = getattr(args, "db", str(DEFAULT_DB))
-    configured: list[bool] = []
 
+    @functools.cache  # logging is set up once, by the first caller
     def logger() -> Any:
-        if not configured:
-            configure_logging(_log_file(db), quiet=getattr(args, "json", False),
-                              create=args.command not in READ_ONLY_COMMANDS)
-            configured.append(True)
+        configure_logging(_log_file(db), quiet=getattr(args, "json", False),
+                          create=args.command not in READ_ONLY_COMMANDS)
         return get_logger("genius")
 
     if args.command not in QUICK_COMMANDS:

@@ -55,6 +55,9 @@ from storage.runs import read_run
 from tools.errors import UserError
 from tools.spaces import get_space
 
+# The commands that only read never import this module (agent/commands.py), so structlog may load with it.
+log = get_logger("genius.orchestrator")
+
 
 def new_run_id() -> str:
     """Sortable, unique enough for one user's log: time of creation plus random bits."""
@@ -297,7 +300,7 @@ async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: li
                 # not the call's result (a resume makes it again), but what the server saw of it
                 await sink.append(Event("llm.unreached", run_id, LLMUnreached(message=str(exc), attempts=exc.attempts),
                                         trial=trial))
-                get_logger("genius.orchestrator").warning(
+                log.warning(
                     "trial interrupted: the model could not be reached", run_id=run_id, trial=trial, reason=str(exc))
 
     tasks = [asyncio.create_task(one(t), name=f"trial-{t}") for t in range(config.trials)]
@@ -313,7 +316,7 @@ async def _execute(sink: EventSink, run_id: str, config: RunConfig, recorded: li
             reason = ("interrupted by the user" if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
                       else f"{type(exc).__name__}: {exc}")
             await asyncio.shield(sink.append(Event("run.interrupted", run_id, RunInterrupted(reason=reason))))
-            get_logger("genius.orchestrator").warning("run interrupted", run_id=run_id, reason=reason)
+            log.warning("run interrupted", run_id=run_id, reason=reason)
         raise
     await evaluator.close()
     if replay and interrupted_trials:
