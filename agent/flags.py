@@ -108,7 +108,7 @@ def _search_args(p: argparse.ArgumentParser, *, one_run: bool = True) -> None:
                    help="assisted mode behaviours: all (position_questions, compact_prompt; "
                         "for whole-list requests refuse_repeats, sorted_history, edit_requests, explore_untried, "
                         "ranked_values; results_in_question: by default on for named operations, off "
-                        "for channel widths) | "
+                        "for channel widths; options_by_name: operations written by name, off by default) | "
                         "none | a comma list of those | no-NAME,... to switch defaults off")
     p.add_argument("--candidates", type=_positive_int, default=1, help="assisted: answers sampled per iteration")
     p.add_argument("--temperature-schedule", default="", help="assisted: START:END linear over iterations")

@@ -84,6 +84,8 @@ VARIANTS: dict[str, tuple[str, AssistOptions, bool] | tuple[str, AssistOptions, 
     "agent": ("agent", AssistOptions(), False, True),
     "agent_control": ("agent", AssistOptions(), True, True),
     "agent_plain": ("agent", AssistOptions(), False, False),
+    # the agent with its help writing operations by name (options_by_name), where the options are operations
+    "agent_named": ("agent", AssistOptions(options_by_name=True), False, True),
 }
 # Baselines printed beside the variants (--baselines): regularized evolution and local search at 10 and 30
 # evaluations, BASELINE_TRIALS trials each through the same engine (a few ms per trial).

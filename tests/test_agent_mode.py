@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from agent.engine.config import AssistOptions
 from agent.engine.orchestrator import replay_run, resume_run, start_run
 from agent.read.report import run_document
 from storage import EventLog
@@ -167,3 +168,20 @@ async def test_the_agents_small_model_help_asks_what_assisted_mode_asks(tmp_path
                 (a["answer_schema"], a["seed"], a["temperature"], a["purpose"])
     assert [[it.arch for it in t.iterations] for t in runs["agent"][0].trials.values()] == \
         [[it.arch for it in t.iterations] for t in runs["assisted"][0].trials.values()]
+
+
+@pytest.mark.parametrize("space_name", ["nb201_cifar10", "nas_macro"])
+async def test_the_agents_help_writes_options_by_name_as_assisted_mode_does_and_replays(tmp_path, tables,
+                                                                                      space_name):
+    runs = {}
+    for mode in ("assisted", "agent"):
+        db = str(tmp_path / f"{mode}.sqlite")
+        state = await start_run(cfg(space=space_name, mode=mode, trials=1, iterations=3, seed=4, temperature=0.7,
+                                    assist=AssistOptions(options_by_name=True), llm="control:random"), db=db)
+        runs[mode] = (db, state, await llm_requests(db, state.run_id))
+    (_, assisted, asked), (db, agent, agent_asked) = runs["assisted"], runs["agent"]
+    names = list(get_space(space_name).option_names.values())
+    assert agent_asked == asked and all(r["answer_schema"] == {"type": "string", "enum": names} for r in asked)
+    assert [it.arch for it in agent.trials[0].iterations] == [it.arch for it in assisted.trials[0].iterations]
+    replayed = await replay_run(agent.run_id, db=db)
+    assert [it.arch for it in replayed.trials[0].iterations] == [it.arch for it in agent.trials[0].iterations]

@@ -4,6 +4,7 @@ edit requests, candidate selection, temperature schedule."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import pytest
@@ -198,6 +199,8 @@ def test_assist_flag_parsing():
     assert _assist_options("position_questions,results_in_question", 1, "").results_in_question is True
     assert _assist_options("no-results-in-question", 1, "").results_in_question is False
     assert _assist_options("no-edit-requests", 1, "").results_in_question is None
+    assert _assist_options("all", 1, "").options_by_name is False
+    assert _assist_options("position_questions,compact_prompt,options_by_name", 1, "").options_by_name is True
 
 
 def _position_prompts(requests: list[dict]) -> list[str]:
@@ -360,3 +363,63 @@ async def test_position_questions_re_ask_an_architecture_over_the_size_limit(tmp
     assert [it.arch for it in trial.iterations] == [small] and trial.rejections == {"constraint": 1}
     second = [r["messages"][-1]["content"] for r in await llm_requests(db, state.run_id)][8]
     assert f"{json.dumps(big)} has " in second and f"over the limit of {limit:,}" in second  # the model is told why
+
+
+async def test_options_by_name_write_every_operation_by_its_name(tmp_path, tables):
+    space = get_space("nb201_cifar10")
+    names = space.option_names
+    first, second = [3, 1, 2, 0, 3, 4], [3, 3, 3, 3, 3, 3]
+    replies = [json.dumps(names[v]) for v in first + second]
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space="nb201_cifar10", mode="assisted", trials=1, iterations=2,
+                                assist=AssistOptions(options_by_name=True),
+                                llm=write_script(tmp_path / "s.json", replies)), db=db)
+    # the names are read back into the real operation ids
+    assert [it.arch for it in state.trials[0].iterations] == [first, second]
+    assert state.config["assist"]["options_by_name"] is True
+    requests = await llm_requests(db, state.run_id)
+    prompts = _position_prompts(requests)
+    assert requests[0]["answer_schema"] == {"type": "string", "enum": ["none", "skip", "conv1x1", "conv3x3",
+                                                                       "avgpool"]}
+    # the task says what each name is, and asks for an operation list written with them
+    assert "Operations: none = none (outputs zeros: cuts that edge), skip = skip connection (identity), " \
+           "conv1x1 = ReLU-Conv1x1-BN, conv3x3 = ReLU-Conv3x3-BN" in prompts[0]
+    assert "[conv3x3, skip, conv1x1, none, conv3x3, avgpool]" in prompts[0] and " = none (" in prompts[0]
+    assert "The next operation list is chosen one position at a time" in prompts[0]
+    assert prompts[0].endswith("Consider op0 alone. What its options gave so far: none untried, skip untried, "
+                               "conv1x1 untried, conv3x3 untried, avgpool untried. Ignoring size and cost, which "
+                               "option gives the highest accuracy? Answer with the option only.")
+    # the second iteration: the best result and each question's row by name, no option id anywhere
+    acc = space.lookup(tuple(first)).accuracy
+    assert f"\n[conv3x3, skip, conv1x1, none, conv3x3, avgpool]: {acc:.2f}" in prompts[6]
+    assert prompts[6].endswith(f"What its options gave so far: none untried, skip untried, conv1x1 untried, "
+                               f"conv3x3 {acc:.2f} (1x), avgpool untried. Ignoring size and cost, which option "
+                               "gives the highest accuracy? Answer with the option only.")
+    assert not any(re.search(rf"\b{v} (=|untried|\d)", p) for p in prompts for v in range(5))
+
+
+async def _asked_with_and_without_names(tmp_path, space_name: str, iterations: int) -> dict[bool, list[dict]]:
+    """The requests of two runs with the same seeds and random valid answers, options_by_name off and on."""
+    asked = {}
+    for by_name in (False, True):
+        db = str(tmp_path / f"{by_name}.sqlite")
+        state = await start_run(cfg(space=space_name, mode="assisted", trials=1, iterations=iterations, seed=5,
+                                    temperature=0.7, assist=AssistOptions(options_by_name=by_name),
+                                    llm="control:random"), db=db)
+        asked[by_name] = await llm_requests(db, state.run_id)
+    return asked
+
+
+async def test_options_by_name_leave_spaces_without_names_as_they_are(tmp_path, tables):
+    asked = await _asked_with_and_without_names(tmp_path, "channel_resnet", 2)
+    assert len(asked[True]) == 14 and asked[True] == asked[False]
+
+
+async def test_the_label_prior_benchmark_sends_what_options_by_name_asks(tmp_path, tables):
+    # benchmarks/label_prior.py rewrites a recorded first iteration with names; it must send exactly the
+    # questions a run with options_by_name asks, or its figures would not be this behaviour's.
+    from benchmarks.label_prior import with_names
+
+    names = list(get_space("nb201_cifar100").option_names.values())
+    asked = await _asked_with_and_without_names(tmp_path, "nb201_cifar100", 1)
+    assert len(asked[True]) == 6 and [with_names(r, names) for r in asked[False]] == asked[True]

@@ -78,10 +78,14 @@ class AssistOptions:
     # untried) right before asking, instead of one table of every position in the intro. None (default) =
     # decided per space when the run starts (see :meth:`asks_with_results`) and recorded resolved.
     results_in_question: bool | None = None
+    # Position questions on spaces whose options are operations: write each option by its short name
+    # ("conv3x3") instead of its id ("3"), in the task, the questions, their rows and the best results.
+    # Off by default until measured on fresh seeds (docs/small-models.md).
+    options_by_name: bool = False
 
     # Behaviours added after the first version: a recorded config without them ran without them, so it
     # must load with them off (replay re-sends exactly the recorded prompts).
-    ADDED_LATER = ("explore_untried", "ranked_values", "position_questions", "results_in_question")
+    ADDED_LATER = ("explore_untried", "ranked_values", "position_questions", "results_in_question", "options_by_name")
 
     def problems(self) -> list[str]:
         """What is wrong with these options, for the one-line error (empty when nothing is)."""

@@ -117,6 +117,10 @@ class SearchSpace:
     paper_system_template: str = "paper/nas_macro_system"
     paper_user_template: str
     compact_template: str
+    # Short names for the options, for the position questions' ``options_by_name`` (empty where the options
+    # are sizes), and the compact description that writes them; the answer is then an "operation list".
+    option_names: dict[int, str] = {}  # noqa: RUF012 - class-level constant, never mutated
+    named_compact_template: str = ""
 
     def paper_user_prompt(self) -> str:
         """The space description of the paper's user prompt (Appendix A.2 / B.2 / C.2)."""
@@ -125,9 +129,10 @@ class SearchSpace:
     def paper_system_prompt(self) -> str:
         return render(self.paper_system_template)
 
-    def compact_prompt(self) -> str:
-        """A short description of the space (a few hundred tokens, against the paper's ~1,000)."""
-        return render(self.compact_template)
+    def compact_prompt(self, *, named: bool = False) -> str:
+        """A short description of the space (a few hundred tokens, against the paper's ~1,000); ``named``:
+        the form that writes options by their :attr:`option_names` (for spaces that have them)."""
+        return render(self.named_compact_template if named and self.option_names else self.compact_template)
 
     def __init__(self, location: DataLocation) -> None:
         self.location = location

@@ -37,7 +37,8 @@ class ChannelSpace(DigitKeySpace):
         example = f"{first[0]}, {self.positions[1][2]}, ..., {last[1]}"
         return render(self.paper_user_template, channel_options=options, example=example)
 
-    def compact_prompt(self) -> str:
+    def compact_prompt(self, *, named: bool = False) -> str:
+        # channel widths have no names: ``named`` changes nothing here
         options = "\n".join(f"{name}: {', '.join(map(str, opts))}" for name, opts in
                             zip(self.position_names, self.positions, strict=True))
         example = ", ".join(str(opts[1]) for opts in self.positions)

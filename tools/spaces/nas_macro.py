@@ -30,3 +30,5 @@ class NasMacroSpace(DigitKeySpace):
     builder = "nas_macro"
     paper_user_template = "paper/nas_macro_user"
     compact_template = "assisted/compact_nas_macro"
+    option_names = {0: "identity", 1: "ir_k3_e3", 2: "ir_k5_e6"}  # noqa: RUF012 - class-level constant
+    named_compact_template = "assisted/compact_nas_macro_named"

@@ -31,6 +31,8 @@ class NB201Space(SearchSpace):
     paper_system_template = "paper/nb201_system"
     paper_user_template = "paper/nb201_user"
     compact_template = "assisted/compact_nb201"
+    option_names = {0: "none", 1: "skip", 2: "conv1x1", 3: "conv3x3", 4: "avgpool"}  # noqa: RUF012
+    named_compact_template = "assisted/compact_nb201_named"
 
     def key(self, arch: Arch) -> str:
         return _TEMPLATE.format(*(OPS[o] for o in self._options(arch)))

@@ -18,6 +18,9 @@ effect can be measured (benchmarks/search_quality.py).
 * results_in_question (with position_questions): each question lists its own position's results ("What
   its options gave so far: 0 88.12 (2x), 1 untried, ..."), and the intro has no table. Unset (the default),
   it is on where the options are named operations (NAS-Bench-201, nas_macro) and off where they are widths.
+* options_by_name (with position_questions, off by default): where the options are operations, the task, the
+  questions, their rows and the best results write each option by its short name ("conv3x3 88.12 (2x)")
+  instead of its id, so that the model's prior about the operation (convolutions) can answer.
 
 Why the last two: at a budget of 10, local edits from a poor start lose to random search (local search is
 about half as good as random there; benchmarks/compare_baselines.py), and a 1.5B model's first guesses are
@@ -63,9 +66,11 @@ def parse_schedule(text: str) -> tuple[float, float] | None:
 
 
 TOP_RESULTS = 5  # results listed when ranked_values is on: the statistics summarise the others
+NAMED_ANSWER = "operation list"  # what an answer is called where options are written by name
 
 
-def sorted_results(ctx: TrialContext, limit: int | None = None) -> str:
+def sorted_results(ctx: TrialContext, limit: int | None = None, names: dict[int, str] | None = None) -> str:
+    """Every evaluated architecture once, best first, with its accuracy (written by ``names`` where given)."""
     rows = sorted(ctx.evaluated(), key=lambda it: -(it.accuracy or 0.0))
     seen: set[tuple[int, ...]] = set()
     lines = []
@@ -74,7 +79,8 @@ def sorted_results(ctx: TrialContext, limit: int | None = None) -> str:
         if key in seen:
             continue
         seen.add(key)
-        lines.append(f"{ctx.view.show(key)}: {round_half_up(float(it.accuracy or 0), 2)}")
+        shown = f"[{', '.join(names[v] for v in key)}]" if names else ctx.view.show(key)
+        lines.append(f"{shown}: {round_half_up(float(it.accuracy or 0), 2)}")
     return "\n".join(lines[:limit])
 
 
@@ -181,18 +187,30 @@ class AssistedStrategy:
         """Whether each position question carries its position's results (results_in_question, or auto)."""
         return self.o.asks_with_results(named_options=bool(ctx.space.value_names))
 
+    def option_names(self, ctx: TrialContext) -> dict[int, str] | None:
+        """The options' names where ``options_by_name`` is on and the space has them (never obfuscated)."""
+        space = ctx.space
+        named = self.o.options_by_name and bool(space.option_names) and not ctx.view.obfuscated
+        return dict(space.option_names) if named else None
+
     def intro(self, ctx: TrialContext) -> str:
         """What precedes the position questions: the task, how the questions go, the best results and
         what each option gave. The parts that do not change come first, so the served prompt cache keeps
         them from one iteration to the next."""
-        parts = [task_prompt(ctx, compact=self.o.compact_prompt),
-                 render("assisted/position_intro", answer_name=ctx.view.answer_name)]
+        names = self.option_names(ctx)
+        if names:
+            note = ctx.constraint_note()
+            task = ctx.space.compact_prompt(named=True) + (f"\n\n{note}" if note else "")
+            answer_name = NAMED_ANSWER
+        else:
+            task, answer_name = task_prompt(ctx, compact=self.o.compact_prompt), ctx.view.answer_name
+        parts = [task, render("assisted/position_intro", answer_name=answer_name)]
         count = len({tuple(it.arch or ()) for it in ctx.evaluated()})
         if count:
             parts.append(render("assisted/top_history", shown=min(count, TOP_RESULTS), count=count,
-                                results=sorted_results(ctx, TOP_RESULTS)))
+                                results=sorted_results(ctx, TOP_RESULTS, names)))
             if not self.with_results(ctx):
-                parts.append(statistics_block(ctx))
+                parts.append(statistics_block(ctx, names))
         return "\n\n".join(parts)
 
     async def run(self, ctx: TrialContext) -> None:
@@ -247,7 +265,8 @@ class AssistedStrategy:
             intro = self.intro(ctx) + (f"\n\n{note}" if note else "")
             choices = await ask_by_position(ctx, intro, system, temperature=temperature,
                                             structured=bool(ctx.config.structured_output),
-                                            results_in_question=self.with_results(ctx), ask=ask)
+                                            results_in_question=self.with_results(ctx), ask=ask,
+                                            names=self.option_names(ctx))
             questions += choices.questions
             arch = choices.proposal.arch
             if arch is None:

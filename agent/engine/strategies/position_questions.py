@@ -60,18 +60,18 @@ def results_text(values: list[Listed]) -> str:
 
 
 def listed_values(ctx: TrialContext, table: list[list[tuple[str, list[float]]]], position: int,
-                  allowed: set[int] | None = None) -> list[Listed]:
+                  allowed: set[int] | None = None, names: dict[int, str] | None = None) -> list[Listed]:
     """Model-facing ``position``'s options (those in ``allowed``, or all) with their results so far, from
-    ``table`` (:func:`value_results`, computed once per iteration)."""
-    return [Listed(short(label), value, tuple(accs))
+    ``table`` (:func:`value_results`, computed once per iteration); labelled by ``names`` where given."""
+    return [Listed(names[value] if names else short(label), value, tuple(accs))
             for (label, accs), (_, value) in zip(table[position], ctx.view.options(position), strict=True)
             if allowed is None or value in allowed]
 
 
-def statistics_block(ctx: TrialContext) -> str:
+def statistics_block(ctx: TrialContext, names: dict[int, str] | None = None) -> str:
     """Every position's results by option, for the intro."""
     table = value_results(ctx)
-    lines = [f"{name}: {results_text(listed_values(ctx, table, j))}"
+    lines = [f"{name}: {results_text(listed_values(ctx, table, j, names=names))}"
              for j, name in enumerate(ctx.view.position_names)]
     return render("assisted/position_statistics", statistics="\n".join(lines))
 
@@ -128,13 +128,15 @@ class Ask(Protocol):
 
 
 async def ask_by_position(ctx: TrialContext, intro: str, system: str, *, temperature: float,
-                          structured: bool, results_in_question: bool = False, ask: Ask | None = None) -> Choices:
+                          structured: bool, results_in_question: bool = False, ask: Ask | None = None,
+                          names: dict[int, str] | None = None) -> Choices:
     """Ask for each model-facing position in turn; assemble the real architecture from the answers.
 
     ``intro`` (the task, the best results and, unless ``results_in_question``, the per-option statistics)
     opens every question, so the served prompt cache holds it once per iteration and each question costs
     its few new tokens. With ``results_in_question`` each question lists its own position's results.
-    ``ask`` sends one question (default: the trial context's journaled call)."""
+    ``ask`` sends one question (default: the trial context's journaled call). ``names``: write each option
+    by its name (``options_by_name``) instead of its id."""
     view = ctx.view
     ask_model: Ask = ask if ask is not None else ctx.ask
     table = value_results(ctx)  # the results do not change while one architecture is being chosen
@@ -142,7 +144,7 @@ async def ask_by_position(ctx: TrialContext, intro: str, system: str, *, tempera
     result = Choices(proposal=Proposal())
     convo: list[dict[str, Any]] = []
     for j, name in enumerate(view.position_names):
-        values = listed_values(ctx, table, j, open_values(ctx, chosen, j))
+        values = listed_values(ctx, table, j, open_values(ctx, chosen, j), names)
         labels = [v.label for v in values]
         # Rows of "untried" in the first iteration too: measured, asking the first iteration plainly
         # instead made NAS-Bench-201 worse (README, "Small models").
