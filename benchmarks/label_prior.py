@@ -6,7 +6,7 @@ nas_macro), and sends its first iteration's questions again to the embedded mode
 with independent seeds: once as recorded ("0 untried, 1 untried, ..." answered with an id), once with every id
 replaced by the name given in ``--names`` ("none untried, skip untried, ..." answered with a name). Prints how
 often each option was chosen per position, and the strict ranks of the architectures assembled from the
-k-th answers.
+k-th answers (where none of them was unreadable).
 
     GENIUS_DATA_DIR=../shared/benchmarks python benchmarks/label_prior.py RUN_ID --db runs/sq23.sqlite \
         --names none,skip,conv1x1,conv3x3,avgpool [--samples 20]
@@ -70,9 +70,9 @@ async def main() -> None:
     url = f"{get_server(ensure_bundled(args.model), 1).base_url}/chat/completions"
     async with httpx.AsyncClient(timeout=600) as http:
         for way, requests in (("ids", first), ("names", [with_names(r, names) for r in first])):
-            answers: list[list[int]] = []
+            answers: list[list[int | None]] = []
             for position, request in enumerate(requests):
-                column = []
+                column: list[int | None] = []
                 for k in range(args.samples):
                     body = {"messages": request["messages"], "temperature": request["temperature"],
                             "seed": 7919 * position + k, "max_tokens": 16,
@@ -82,14 +82,13 @@ async def main() -> None:
                     labels = [str(v) for v in request["answer_schema"]["enum"]]
                     # read as the engine reads a position answer (JSON, or the first label in the text)
                     label = read_choice(reply["choices"][0]["message"]["content"], labels)
-                    if label is None:
-                        raise SystemExit(f"unreadable answer {reply['choices'][0]['message']['content']!r}")
-                    column.append(labels.index(label))
+                    # an unreadable answer (the engine would re-ask it) counts as such, not as an option
+                    column.append(None if label is None else labels.index(label))
                 answers.append(column)
-            ranks = [int(space.lookup(tuple(answers[p][k] for p in range(positions))).rank or 0)
-                     for k in range(args.samples)]
-            print(f"{way}: chosen per position ({', '.join(names)}): "
-                  + " | ".join(" ".join(str(col.count(o)) for o in range(len(names))) for col in answers))
+            complete = [k for k in range(args.samples) if all(col[k] is not None for col in answers)]
+            ranks = [int(space.lookup(tuple(int(col[k] or 0) for col in answers)).rank or 0) for k in complete]
+            print(f"{way}: chosen per position ({', '.join(names)}, unreadable): "
+                  + " | ".join(" ".join(str(col.count(o)) for o in [*range(len(names)), None]) for col in answers))
             print(f"{way}: ranks of the assembled architectures: mean {statistics.mean(ranks):.0f}, median "
                   f"{statistics.median(ranks):.0f}, best {min(ranks)}, {sorted(ranks)}", flush=True)
 
