@@ -198,13 +198,8 @@ class AssistedStrategy:
         what each option gave. The parts that do not change come first, so the served prompt cache keeps
         them from one iteration to the next."""
         names = self.option_names(ctx)
-        if names:
-            note = ctx.constraint_note()
-            task = ctx.space.compact_prompt(named=True) + (f"\n\n{note}" if note else "")
-            answer_name = NAMED_ANSWER
-        else:
-            task, answer_name = task_prompt(ctx, compact=self.o.compact_prompt), ctx.view.answer_name
-        parts = [task, render("assisted/position_intro", answer_name=answer_name)]
+        parts = [task_prompt(ctx, compact=self.o.compact_prompt, named=bool(names)),
+                 render("assisted/position_intro", answer_name=NAMED_ANSWER if names else ctx.view.answer_name)]
         count = len({tuple(it.arch or ()) for it in ctx.evaluated()})
         if count:
             parts.append(render("assisted/top_history", shown=min(count, TOP_RESULTS), count=count,

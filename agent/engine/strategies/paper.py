@@ -30,10 +30,14 @@ def system_prompt(space: SearchSpace) -> str:
     return space.paper_system_prompt()
 
 
-def task_prompt(ctx: TrialContext, *, compact: bool = False) -> str:
-    """The space prompt as the model sees it (``compact``: the short form), with the run's size limit."""
+def task_prompt(ctx: TrialContext, *, compact: bool = False, named: bool = False) -> str:
+    """The space prompt as the model sees it (``compact``: the short form; ``named``: the short form that
+    writes options by name), with the run's size limit."""
     note = ctx.constraint_note()
-    prompt = ctx.view.compact_prompt() if compact else ctx.view.space_prompt()
+    if named:
+        prompt = ctx.space.compact_prompt(named=True)
+    else:
+        prompt = ctx.view.compact_prompt() if compact else ctx.view.space_prompt()
     return prompt + (f"\n\n{note}" if note else "")
 
 
