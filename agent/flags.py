@@ -108,7 +108,8 @@ def _search_args(p: argparse.ArgumentParser, *, one_run: bool = True) -> None:
                    help="assisted mode behaviours: all (position_questions, compact_prompt; "
                         "for whole-list requests refuse_repeats, sorted_history, edit_requests, explore_untried, "
                         "ranked_values; results_in_question: by default on for named operations, off "
-                        "for channel widths; options_by_name: operations written by name, off by default) | "
+                        "for channel widths; options_by_name: operations written by name, by default on where the "
+                        "options are operations) | "
                         "none | a comma list of those | no-NAME,... to switch defaults off")
     p.add_argument("--candidates", type=_positive_int, default=1, help="assisted: answers sampled per iteration")
     p.add_argument("--temperature-schedule", default="", help="assisted: START:END linear over iterations")
@@ -168,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _assist_options(text: str, candidates: int, schedule: str) -> AssistOptions:
     """``all`` (the defaults) | ``none`` | names to switch on (``a,b``) | defaults less some (``no-a,no-b``).
-    A behaviour the defaults leave to the space (results_in_question) is forced on or off by naming it."""
+    A behaviour the defaults leave to the space (results_in_question, options_by_name) is forced on or off by
+    naming it."""
     defaults = AssistOptions()
     # Every on/off behaviour of AssistOptions, so a behaviour added there is reachable here too.
     names = tuple(f.name for f in dataclasses.fields(AssistOptions) if f.type in (bool, "bool", "bool | None"))

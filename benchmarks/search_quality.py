@@ -84,8 +84,10 @@ VARIANTS: dict[str, tuple[str, AssistOptions, bool] | tuple[str, AssistOptions, 
     "agent": ("agent", AssistOptions(), False, True),
     "agent_control": ("agent", AssistOptions(), True, True),
     "agent_plain": ("agent", AssistOptions(), False, False),
-    # the agent with its help writing operations by name (options_by_name), where the options are operations
+    # the agent's default decides per space whether operations are written by name (options_by_name, on
+    # where the options are operations); these force one way
     "agent_named": ("agent", AssistOptions(options_by_name=True), False, True),
+    "agent_ids": ("agent", AssistOptions(options_by_name=False), False, True),
 }
 # Baselines printed beside the variants (--baselines): regularized evolution and local search at 10 and 30
 # evaluations, BASELINE_TRIALS trials each through the same engine (a few ms per trial).
@@ -149,8 +151,9 @@ POOL_IGNORES = ("trials", "seed", "parallel", "rate_limit", "code_version")
 def pool_key(config: dict[str, Any]) -> str:
     """The recorded config of a run as the pool compares it: behaviours left to the space resolved."""
     parsed = RunConfig.from_json(config)
-    named = bool(get_space(parsed.space, parsed.data_dir).value_names)
-    data = replace(parsed, assist=parsed.assist.resolved(named_options=named)).to_json()
+    space = get_space(parsed.space, parsed.data_dir)
+    assist = parsed.assist.resolved(named_options=bool(space.value_names), has_option_names=bool(space.option_names))
+    data = replace(parsed, assist=assist).to_json()
     return json.dumps({k: v for k, v in data.items() if k not in POOL_IGNORES}, sort_keys=True)
 
 

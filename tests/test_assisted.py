@@ -199,7 +199,9 @@ def test_assist_flag_parsing():
     assert _assist_options("position_questions,results_in_question", 1, "").results_in_question is True
     assert _assist_options("no-results-in-question", 1, "").results_in_question is False
     assert _assist_options("no-edit-requests", 1, "").results_in_question is None
-    assert _assist_options("all", 1, "").options_by_name is False
+    assert _assist_options("all", 1, "").options_by_name is None
+    assert _assist_options("none", 1, "").options_by_name is False
+    assert _assist_options("no-options-by-name", 1, "").options_by_name is False
     assert _assist_options("position_questions,compact_prompt,options_by_name", 1, "").options_by_name is True
 
 
@@ -221,7 +223,8 @@ async def test_position_questions_ask_one_position_at_a_time(tmp_path, tables):
     replies = [str(v) for v in first + second]
     db = str(tmp_path / "log.sqlite")
     state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=2,
-                                assist=AssistOptions(position_questions=True, results_in_question=False),
+                                assist=AssistOptions(options_by_name=False, position_questions=True,
+                                                     results_in_question=False),
                                 llm=write_script(tmp_path / "s.json", replies)), db=db)
     trial = state.trials[0]
     assert [it.arch for it in trial.iterations] == [first, second]
@@ -259,7 +262,7 @@ async def test_position_questions_record_choices_that_follow_the_statistics(tmp_
     replies = [str(v) for v in a + b + third]
     db = str(tmp_path / "log.sqlite")
     state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=3,
-                                assist=AssistOptions(position_questions=True),
+                                assist=AssistOptions(options_by_name=False, position_questions=True),
                                 llm=write_script(tmp_path / "s.json", replies)), db=db)
     assert state.trials[0].iterations[2].arch == third
     assert [p["best_mean_choices"] for p in await _iteration_payloads(db, state.run_id)] == [0, 0, 6]
@@ -271,7 +274,7 @@ async def test_results_in_question_list_each_positions_results_in_its_own_questi
     replies = [str(v) for v in first + second]
     db = str(tmp_path / "log.sqlite")
     state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=2,
-                                assist=AssistOptions(results_in_question=True),
+                                assist=AssistOptions(options_by_name=False, results_in_question=True),
                                 llm=write_script(tmp_path / "s.json", replies)), db=db)
     assert [it.arch for it in state.trials[0].iterations] == [first, second]
     prompts = _position_prompts(await llm_requests(db, state.run_id))
@@ -297,7 +300,8 @@ async def test_results_in_question_by_default_where_options_are_named_operations
     first, second = [p[0] for p in space.positions], [p[-1] for p in space.positions]
     replies = [json.dumps(v) for v in first + second]
     db = str(tmp_path / "log.sqlite")
-    state = await start_run(cfg(space=space_name, mode="assisted", trials=1, iterations=2, assist=AssistOptions(),
+    state = await start_run(cfg(space=space_name, mode="assisted", trials=1, iterations=2,
+                                assist=AssistOptions(options_by_name=False),
                                 llm=write_script(tmp_path / "s.json", replies)), db=db)
     assert [it.arch for it in state.trials[0].iterations] == [first, second]
     # the run records what the space decided, so replay and resume do not depend on the rule staying put
@@ -315,7 +319,8 @@ async def test_position_questions_leave_out_values_that_would_repeat_an_evaluati
     replies = [str(v) for v in a + b] + ["0"] * 8
     db = str(tmp_path / "log.sqlite")
     state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=3,
-                                assist=AssistOptions(position_questions=True, results_in_question=False),
+                                assist=AssistOptions(options_by_name=False, position_questions=True,
+                                                     results_in_question=False),
                                 llm=write_script(tmp_path / "s.json", replies)), db=db)
     trial = state.trials[0]
     assert [it.arch for it in trial.iterations] == [a, b, [0] * 8]
@@ -330,7 +335,7 @@ async def test_position_questions_re_ask_an_unusable_value(tmp_path, tables):
     replies = ["7", "I would pick 2."] + ["1"] * 7
     db = str(tmp_path / "log.sqlite")
     state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=1,
-                                assist=AssistOptions(position_questions=True),
+                                assist=AssistOptions(options_by_name=False, position_questions=True),
                                 llm=write_script(tmp_path / "s.json", replies)), db=db)
     trial = state.trials[0]
     assert trial.iterations[0].arch == [2] + [1] * 7  # the number is read out of the free-text answer
@@ -357,7 +362,7 @@ async def test_position_questions_re_ask_an_architecture_over_the_size_limit(tmp
     limit = (space.lookup(tuple(big)).params + space.lookup(tuple(small)).params) // 2
     db = str(tmp_path / "log.sqlite")
     state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=1, max_params=limit,
-                                assist=AssistOptions(position_questions=True),
+                                assist=AssistOptions(options_by_name=False, position_questions=True),
                                 llm=write_script(tmp_path / "s.json", [str(v) for v in big + small])), db=db)
     trial = state.trials[0]
     assert [it.arch for it in trial.iterations] == [small] and trial.rejections == {"constraint": 1}
@@ -408,6 +413,17 @@ async def _asked_with_and_without_names(tmp_path, space_name: str, iterations: i
                                     llm="control:random"), db=db)
         asked[by_name] = await llm_requests(db, state.run_id)
     return asked
+
+
+async def test_options_by_name_is_on_by_default_where_the_options_are_operations(tmp_path, tables):
+    # Left unset, a run decides it from its space and records it resolved; the questions then follow it.
+    for space_name, expected in (("nb201_cifar100", True), ("nas_macro", True), ("channel_resnet", False)):
+        db = str(tmp_path / f"{space_name}.sqlite")
+        state = await start_run(cfg(space=space_name, mode="assisted", trials=1, iterations=1, seed=5,
+                                    temperature=0.7, llm="control:random"), db=db)
+        assert state.config["assist"]["options_by_name"] is expected
+        schema = (await llm_requests(db, state.run_id))[0]["answer_schema"]
+        assert (schema["type"] == "string") is expected, space_name
 
 
 async def test_options_by_name_leave_spaces_without_names_as_they_are(tmp_path, tables):

@@ -125,6 +125,51 @@ async def test_no_response_format_when_unsupported(server: FakeOpenAIServer, cli
     assert body is not None and "response_format" not in body
 
 
+async def test_one_string_answer_goes_to_llama_cpp_as_an_exact_grammar(server: FakeOpenAIServer) -> None:
+    # The embedded provider (our llama.cpp server) gets a one-string answer as a GBNF grammar with no room for
+    # whitespace, instead of llama.cpp's json_schema grammar, where the 1.5B model padded names with spaces.
+    from agent.llm.client import LLMClient as Client
+    from agent.llm.providers import Provider, _chat_openai, _http_client
+
+    http = _http_client(2.0, 1)
+    model = _chat_openai("fake-model", server.base_url, "none", 2.0, http)
+    client = Client(parse_llm_spec("openai:fake-model", base_url=server.base_url), FAST,
+                    Provider(model, "fake-model", True, False, wrap_schema=False, http_client=http,
+                             exact_enum_grammar=True))
+    names = {"type": "string", "enum": ["none", "conv3x3", 'say "hi"']}
+    ids = {"type": "integer", "enum": [0, 1, 2]}
+    server.enqueue(reply('"conv3x3"'), reply("2"))
+    named = await client.chat(USER, trial=0, answer_schema=names)
+    numbered = await client.chat(USER, trial=0, answer_schema=ids)
+    await client.aclose()
+    assert json.loads(named.content) == "conv3x3" and json.loads(numbered.content) == 2
+    first, second = (r.body for r in server.completions)
+    assert first is not None and second is not None
+    assert "response_format" not in first
+    assert first["grammar"] == 'root ::= "\\"none\\"" | "\\"conv3x3\\"" | "\\"say \\\\\\"hi\\\\\\"\\""'
+    # integer answers keep the measured json_schema path, and other providers never see a grammar
+    assert "grammar" not in second and second["response_format"]["json_schema"]["schema"] == ids
+    with FakeOpenAIServer(advertise_json_schema=True) as plain:
+        other = await open_client(plain)
+        plain.enqueue(reply('{"answer": "none"}'))
+        assert json.loads((await other.chat(USER, trial=0, answer_schema=names)).content) == "none"
+        await other.aclose()
+    body = plain.completions[0].body
+    assert body is not None and "grammar" not in body and "response_format" in body
+
+
+def test_string_enum_grammar_matches_only_json_strings() -> None:
+    from agent.llm.grammar import enum_grammar, string_enum
+
+    assert string_enum({"type": "string", "enum": ["a", "b"]}) == ["a", "b"]
+    assert string_enum({"type": "integer", "enum": [1, 2]}) is None
+    assert string_enum({"type": "string", "enum": ["a"], "minLength": 1}) is None  # more than a choice
+    assert string_enum({"type": "string"}) is None
+    assert enum_grammar(["skip"]) == 'root ::= "\\"skip\\""'
+    with pytest.raises(ValueError):
+        enum_grammar([])
+
+
 async def test_json_schema_setting_overrides_advertisement() -> None:
     with FakeOpenAIServer(advertise_json_schema=True) as server:
         client = await open_client(server, json_schema=False)

@@ -92,11 +92,10 @@ def test_a_real_search_on_the_embedded_model_through_the_cli(tmp_path, tables) -
 @requires_smollm2
 @pytest.mark.parametrize("obfuscate", [False, True])
 async def test_assisted_position_questions_on_the_real_server(tmp_path, tables, obfuscate) -> None:
-    """Assisted mode's default (one question per position, integer or letter enums) on the real server:
-    every question ends with one of its options, so every iteration evaluates a new architecture.
-
-    An unusable answer is re-asked: llama.cpp leaves some integer enums unenforced (e.g. [0, 2, 3, 4] with
-    this model and seed; [0, 2, 3] or [0, 1, 2, 3, 4] hold), and then the tiny model may write a code fence."""
+    """Assisted mode's default on NAS-Bench-201 (one question per position, operations by name, or letters
+    when obfuscated) on the real server: every question ends with one of its options, so every iteration
+    evaluates a new architecture. Both are one-string answers, asked under an exact grammar
+    (agent/llm/grammar.py): no answer can be whitespace or anything but an option, so none is re-asked."""
     from agent.engine.config import RunConfig
     from agent.engine.orchestrator import start_run
     from tests.test_search_e2e import llm_requests
@@ -105,12 +104,14 @@ async def test_assisted_position_questions_on_the_real_server(tmp_path, tables, 
     state = await start_run(RunConfig(space="nb201_cifar10", mode="assisted", llm="embedded:smollm2", trials=1,
                                       iterations=3, temperature=0.7, seed=5, obfuscate=obfuscate), db=db)
     trial = state.trials[0]
-    assert trial.status == "finished" and set(trial.rejections) <= {"invalid"}
+    assert trial.status == "finished" and trial.rejected == 0
     assert [it.status for it in trial.iterations] == ["ok"] * 3
     assert len({tuple(it.arch or ()) for it in trial.iterations}) == 3  # no repeats
     requests = await llm_requests(db, state.run_id)
-    assert len(requests) == 18 + trial.rejected and {r["purpose"] for r in requests} == {"position"}
-    assert requests[0]["answer_schema"]["type"] == ("string" if obfuscate else "integer")
+    assert len(requests) == 18 and {r["purpose"] for r in requests} == {"position"}
+    names = ["none", "skip", "conv1x1", "conv3x3", "avgpool"]
+    assert requests[0]["answer_schema"]["type"] == "string"
+    assert (requests[0]["answer_schema"]["enum"] == names) is not obfuscate
 
 
 @requires_smollm2

@@ -22,6 +22,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from agent.llm.diagnostics import get_logger
 from agent.llm.errors import LLMAuthError, LLMCallFailed, LLMSpecError
+from agent.llm.grammar import enum_grammar, string_enum
 from agent.llm.messages import text_of, to_langchain, tool_calls_of
 from agent.llm.providers import Provider, open_provider
 from agent.llm.ratelimit import RequestRateLimiter, TokenRateLimiter
@@ -184,7 +185,10 @@ class LLMClient:
         # tools: with tools bound the schema is left out and the caller parses the content itself.
         use_schema = answer_schema is not None and self.supports_json_schema and not use_tools
         wrapped = False
-        if use_schema and answer_schema is not None:
+        enum = string_enum(answer_schema) if use_schema and answer_schema is not None else None
+        if enum is not None and self._provider.exact_enum_grammar:
+            kwargs["extra_body"] = {"grammar": enum_grammar(enum)}
+        elif use_schema and answer_schema is not None:
             schema = answer_schema
             if self._provider.wrap_schema and not _is_object_schema(answer_schema):
                 # OpenAI's strict structured outputs take only object roots.

@@ -39,6 +39,8 @@ class Provider:
 
     ``wrap_schema``: the endpoint only takes object-rooted JSON schemas (OpenAI's rule), so a
     list-shaped answer schema is sent wrapped as ``{"answer": ...}`` and unwrapped on return.
+    ``exact_enum_grammar``: the endpoint is our llama.cpp server, which takes a GBNF ``grammar``; a one-string
+    answer is then asked under an exact grammar instead of the ``json_schema`` format (agent/llm/grammar.py).
     """
 
     model: BaseChatModel
@@ -47,6 +49,7 @@ class Provider:
     supports_tools: bool
     wrap_schema: bool
     http_client: httpx2.AsyncClient | None = None
+    exact_enum_grammar: bool = False
     embedded_load_s: float | None = None
 
 
@@ -134,7 +137,8 @@ async def open_provider(spec: LLMSpec, settings: Any) -> Provider:
         # tool call instead (client.tool_call_schema).
         tools = False if settings.tools is None else settings.tools
         return Provider(
-            model, spec.model, schema, tools, wrap_schema=False, http_client=http, embedded_load_s=server.load_s
+            model, spec.model, schema, tools, wrap_schema=False, http_client=http, exact_enum_grammar=True,
+            embedded_load_s=server.load_s,
         )
 
     if spec.kind == "openai":

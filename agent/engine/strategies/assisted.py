@@ -18,9 +18,10 @@ effect can be measured (benchmarks/search_quality.py).
 * results_in_question (with position_questions): each question lists its own position's results ("What
   its options gave so far: 0 88.12 (2x), 1 untried, ..."), and the intro has no table. Unset (the default),
   it is on where the options are named operations (NAS-Bench-201, nas_macro) and off where they are widths.
-* options_by_name (with position_questions, off by default): where the options are operations, the task, the
-  questions, their rows and the best results write each option by its short name ("conv3x3 88.12 (2x)")
-  instead of its id, so that the model's prior about the operation (convolutions) can answer.
+* options_by_name (with position_questions): where the options are operations, the task, the questions, their
+  rows and the best results write each option by its short name ("conv3x3 88.12 (2x)") instead of its id, so
+  that the model's prior about the operation (convolutions) can answer. Unset (the default), it is on where
+  the space has such names (NAS-Bench-201, nas_macro).
 
 Why the last two: at a budget of 10, local edits from a poor start lose to random search (local search is
 about half as good as random there; benchmarks/compare_baselines.py), and a 1.5B model's first guesses are
@@ -190,7 +191,8 @@ class AssistedStrategy:
     def option_names(self, ctx: TrialContext) -> dict[int, str] | None:
         """The options' names where ``options_by_name`` is on and the space has them (never obfuscated)."""
         space = ctx.space
-        named = self.o.options_by_name and bool(space.option_names) and not ctx.view.obfuscated
+        has_names = bool(space.option_names)
+        named = self.o.writes_names(has_names) and has_names and not ctx.view.obfuscated
         return dict(space.option_names) if named else None
 
     def intro(self, ctx: TrialContext) -> str:
