@@ -11,8 +11,11 @@ k-th answers (where none of them was unreadable).
     GENIUS_DATA_DIR=../shared/benchmarks python benchmarks/label_prior.py RUN_ID --db runs/sq23.sqlite \
         --names none,skip,conv1x1,conv3x3,avgpool [--samples 20]
 
-Only the first iteration: it measures the prior the questions bring out before any result is shown (where
-the 1.5B model's first answers on NAS-Bench-201 lie around rank 10,000 of 15,625), not a search.
+Each answer is constrained as the client constrains it on the embedded server (agent/llm/grammar.py: names
+under an exact grammar since stop 23; the figures of stop 22 in docs/small-models.md were taken under
+llama.cpp's json_schema grammar). Only the first iteration: it measures the prior the questions bring out
+before any result is shown (where the 1.5B model's first answers on NAS-Bench-201 lie around rank 10,000 of
+15,625), not a search.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agent.engine.strategies.position_questions import read_choice
 from agent.llm.bundled import ensure_bundled
 from agent.llm.embedded import get_server
+from agent.llm.grammar import embedded_answer_format
 from storage.runs import load_run, read_run
 from tools.spaces import get_space
 
@@ -76,8 +80,7 @@ async def main() -> None:
                 for k in range(args.samples):
                     body = {"messages": request["messages"], "temperature": request["temperature"],
                             "seed": 7919 * position + k, "max_tokens": 16,
-                            "response_format": {"type": "json_schema", "json_schema": {
-                                "name": "answer", "strict": True, "schema": request["answer_schema"]}}}
+                            **embedded_answer_format(request["answer_schema"])}
                     reply = (await http.post(url, json=body)).json()
                     labels = [str(v) for v in request["answer_schema"]["enum"]]
                     # read as the engine reads a position answer (JSON, or the first label in the text)

@@ -168,6 +168,12 @@ def test_string_enum_grammar_matches_only_json_strings() -> None:
     assert enum_grammar(["skip"]) == 'root ::= "\\"skip\\""'
     with pytest.raises(ValueError):
         enum_grammar([])
+    # what the scripts in benchmarks/ send the embedded server directly: the same choice as the client's
+    from agent.llm.grammar import embedded_answer_format
+
+    assert embedded_answer_format({"type": "string", "enum": ["a"]}) == {"grammar": 'root ::= "\\"a\\""'}
+    ids = {"type": "integer", "enum": [0, 1]}
+    assert embedded_answer_format(ids)["response_format"]["json_schema"]["schema"] == ids
 
 
 async def test_json_schema_setting_overrides_advertisement() -> None:

@@ -37,3 +37,14 @@ def enum_grammar(values: list[str]) -> str:
     if not values:
         raise ValueError("enum_grammar needs at least one value")
     return "root ::= " + " | ".join(_gbnf_literal(json.dumps(v, ensure_ascii=False)) for v in values)
+
+
+def embedded_answer_format(schema: dict[str, Any]) -> dict[str, Any]:
+    """The request fields that constrain an answer to ``schema`` on our llama.cpp server, as the client sends
+    them there: an exact grammar for one string out of a list, else the strict ``json_schema`` format (for the
+    scripts in benchmarks/ that talk to the server directly)."""
+    values = string_enum(schema)
+    if values is not None:
+        return {"grammar": enum_grammar(values)}
+    return {"response_format": {"type": "json_schema", "json_schema": {"name": "answer", "strict": True,
+                                                                       "schema": schema}}}
