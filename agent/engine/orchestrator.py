@@ -98,9 +98,8 @@ def _check_config(config: RunConfig) -> RunConfig:
         mask = feasible_mask(space, config.max_params, config.max_flops)
         if mask is not None and not mask.any():
             raise UserError("no architecture of the space is within --max-params/--max-flops; raise the limit")
-    return replace(config, assist=config.assist.resolved(named_options=bool(space.value_names),
-                                                                has_option_names=bool(space.option_names)),
-                   model_help=config.resolved_model_help())
+    assist = config.assist.resolved(named_options=bool(space.value_names), has_option_names=bool(space.option_names))
+    return replace(config, assist=assist, model_help=config.resolved_model_help())
 
 
 def _with_prices(config: RunConfig, spec: Any) -> RunConfig:
