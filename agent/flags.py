@@ -70,6 +70,10 @@ def _search_args(p: argparse.ArgumentParser, *, one_run: bool = True) -> None:
     p.add_argument("--tool-calls", choices=("auto", "native", "json"), default="auto",
                    help="agent mode: native tool_calls, or a JSON-schema constrained reply turned into a tool call "
                         "(auto: json for the embedded model)")
+    p.add_argument("--json-schema", choices=("auto", "on", "off"), default="auto",
+                   help="ask answers under a strict JSON schema (auto: where the endpoint is known to take one: "
+                        "the embedded model, OpenAI's newer models, llama.cpp, vLLM and SGLang servers, and servers "
+                        "whose /models advertises it)")
     p.add_argument("--trials", type=_positive_int, default=3)
     p.add_argument("--iterations", type=_positive_int, default=10)
     p.add_argument("--temperature", type=_float, default=None,
@@ -206,7 +210,7 @@ def config_from_args(a: argparse.Namespace, *, optimizer: str | None = None) -> 
         space=a.space, optimizer=optimizer or a.optimizer, mode=a.mode, llm=a.llm, base_url=a.base_url, trials=a.trials,
         iterations=a.iterations, temperature=temperature, seed=a.seed, parallel=a.parallel,
         model_help={"auto": None, "on": True, "off": False}[a.model_help], tool_calls=a.tool_calls,
-        history_scope=a.history_scope,
+        json_schema=a.json_schema, history_scope=a.history_scope,
         rate_limit=a.rate_limit, tokens_per_minute=a.tokens_per_minute, evaluator=a.evaluator,
         data_dir=a.data_dir, max_params=a.max_params,
         max_flops=a.max_flops, obfuscate=a.obfuscate, population=a.population, sample_size=a.sample_size,

@@ -95,6 +95,7 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
     advertise_json_schema: bool = False
+    owned_by: str = "fake"
     model: str = "fake-model"
 
 
@@ -165,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.rstrip("/") != "/v1/models":
             self._send_json(404, {"error": {"message": "not found"}})
             return
-        entry: dict[str, Any] = {"id": state.model, "object": "model", "owned_by": "fake"}
+        entry: dict[str, Any] = {"id": state.model, "object": "model", "owned_by": state.owned_by}
         if state.advertise_json_schema:
             entry["supported_parameters"] = ["response_format", "structured_outputs", "tools"]
         self._send_json(200, {"object": "list", "data": [entry]})
@@ -222,8 +223,10 @@ class _Server(ThreadingHTTPServer):
 class FakeOpenAIServer:
     """The server; use as a context manager or call :meth:`start` / :meth:`stop`."""
 
-    def __init__(self, *, advertise_json_schema: bool = False, default: Behaviour | None = None) -> None:
-        self._state = _State(advertise_json_schema=advertise_json_schema)
+    def __init__(self, *, advertise_json_schema: bool = False, default: Behaviour | None = None,
+                 owned_by: str = "fake") -> None:
+        """``owned_by``: what ``/v1/models`` says owns the model, as a real server says it ("llamacpp", "vllm")."""
+        self._state = _State(advertise_json_schema=advertise_json_schema, owned_by=owned_by)
         if default is not None:
             self._state.default = default
         self._server: _Server | None = None

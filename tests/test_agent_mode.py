@@ -148,6 +148,44 @@ async def test_a_model_that_can_neither_call_tools_nor_follow_a_schema_is_refuse
         assert not server.completions
 
 
+async def test_json_schema_on_reaches_a_silent_server_and_a_resume_asks_as_the_run_recorded(tmp_path, tables):
+    # --json-schema on sends strict schemas to a server whose /models says nothing; what a run decided is
+    # recorded, and a resume asks the way the run recorded even where the new endpoint says otherwise.
+    from tests.fake_openai_server import FakeOpenAIServer, error, reply
+
+    answers = valid_answers("nas_macro", 6)
+
+    def next_answer(body: dict) -> str:  # a function of the conversation, so a re-execution gets the same
+        done = sum(m["content"].count("gives an accuracy of") for m in body["messages"] if m["role"] == "user")
+        arch = answers[done % len(answers)]
+        return json.dumps({"answer": arch} if "response_format" in body else arch)
+
+    def config(url: str, **kw):
+        return cfg(space="nas_macro", mode="paper", trials=1, iterations=4, seed=3, llm="openai:m", base_url=url,
+                   **kw)
+
+    with FakeOpenAIServer(default=reply(next_answer)) as silent:
+        on = await start_run(config(silent.base_url, json_schema="on"), db=str(tmp_path / "on.sqlite"))
+        auto = await start_run(config(silent.base_url), db=str(tmp_path / "auto.sqlite"))
+    assert (on.config["json_schema"], on.config["structured_output"]) == ("on", True)
+    assert (auto.config["json_schema"], auto.config["structured_output"]) == ("auto", False)
+    asked_on, asked_auto = silent.completions[:4], silent.completions[4:]
+    assert all(r.body and r.body["response_format"]["json_schema"]["strict"] for r in asked_on)
+    assert all(r.body and "response_format" not in r.body for r in asked_auto)
+    assert [it.arch for it in on.trials[0].iterations] == answers[:4]
+
+    db = str(tmp_path / "moved.sqlite")
+    with FakeOpenAIServer(advertise_json_schema=True, default=reply(next_answer)) as advertising:
+        advertising.enqueue(reply(next_answer), *[error(503)] * 5)  # down at the second call, for every retry
+        down = await start_run(config(advertising.base_url), db=db)
+    assert down.status == "interrupted" and down.config["structured_output"] is True
+    with FakeOpenAIServer(default=reply(next_answer)) as moved:
+        back = await resume_run(down.run_id, db=db, changes={"base_url": moved.base_url})
+    assert back.status == "finished" and len(back.trials[0].iterations) == 4
+    assert len(moved.completions) == 3
+    assert all(r.body and "response_format" in r.body for r in moved.completions)
+
+
 @pytest.mark.parametrize("space_name", ["channel_resnet", "nb201_cifar10"])
 async def test_the_agents_small_model_help_asks_what_assisted_mode_asks(tmp_path, tables, space_name):
     # With the help on, each agent turn is assembled from the position questions assisted mode measured: the

@@ -40,6 +40,7 @@ HOSTILE: dict[str, list[str]] = {
     "--optimizer": ["bogus"],
     "--history-scope": ["world"],
     "--tool-calls": ["maybe"],
+    "--json-schema": ["yes", ""],
     "--model-help": ["sometimes"],
     "--run-id": ["x; rm -rf ~", "-starts-with-dash", "a/b", "", "x" * 200],
     "--space": ["nope", ""],

@@ -176,6 +176,48 @@ def test_string_enum_grammar_matches_only_json_strings() -> None:
     assert embedded_answer_format(ids)["response_format"]["json_schema"]["schema"] == ids
 
 
+@pytest.mark.parametrize(("owned_by", "schema", "llama_cpp"), [
+    ("vllm", True, False), ("sglang", True, False), ("llamacpp", True, True), ("fake", False, False),
+    ("openai", False, False),
+])
+async def test_servers_known_to_take_a_json_schema_get_one_unadvertised(owned_by: str, schema: bool,
+                                                                        llama_cpp: bool) -> None:
+    # vLLM, SGLang and llama.cpp's server take a strict json_schema response format but their /models says
+    # nothing of it; each is known by the owned_by it gives its models. llama.cpp then gets exactly the
+    # embedded model's requests: unwrapped schemas, and the exact grammar for one string out of a list.
+    names = {"type": "string", "enum": ["none", "conv3x3"]}
+    with FakeOpenAIServer(owned_by=owned_by) as server:
+        client = await open_client(server)
+        assert client.supports_json_schema is schema
+        server.enqueue(reply("[2, 2, 2, 1, 2, 2, 2, 0]" if llama_cpp else '{"answer": [2, 2, 2, 1, 2, 2, 2, 0]}'),
+                       reply('"conv3x3"' if llama_cpp else '{"answer": "conv3x3"}'))
+        listed = await client.chat(USER, trial=0, answer_schema=ARCH_SCHEMA)
+        named = await client.chat(USER, trial=0, answer_schema=names)
+        await client.aclose()
+    listed_body, named_body = (r.body for r in server.completions)
+    assert listed_body is not None and named_body is not None
+    if not schema:
+        assert "response_format" not in listed_body and "grammar" not in named_body
+        return
+    assert json.loads(listed.content) == [2, 2, 2, 1, 2, 2, 2, 0] and json.loads(named.content) == "conv3x3"
+    sent = listed_body["response_format"]["json_schema"]["schema"]
+    assert sent == (ARCH_SCHEMA if llama_cpp else {"type": "object", "properties": {"answer": ARCH_SCHEMA},
+                                                   "required": ["answer"], "additionalProperties": False})
+    assert ("grammar" in named_body) is llama_cpp and ("response_format" in named_body) is not llama_cpp
+
+
+async def test_json_schema_setting_turns_it_on_where_nothing_is_advertised() -> None:
+    with FakeOpenAIServer() as server:
+        client = await open_client(server, json_schema=True)
+        assert client.supports_json_schema
+        server.enqueue(reply('{"answer": [0, 1, 2, 0, 1, 2, 0, 1]}'))
+        r = await client.chat(USER, trial=0, answer_schema=ARCH_SCHEMA)
+        await client.aclose()
+    assert json.loads(r.content) == [0, 1, 2, 0, 1, 2, 0, 1]
+    body = server.completions[0].body
+    assert body is not None and body["response_format"]["json_schema"]["strict"] is True
+
+
 async def test_json_schema_setting_overrides_advertisement() -> None:
     with FakeOpenAIServer(advertise_json_schema=True) as server:
         client = await open_client(server, json_schema=False)

@@ -170,3 +170,23 @@ async def test_the_agent_on_the_real_embedded_model(tmp_path, tables, model_help
                    for r in requests)
     replayed = await replay_run(state.run_id, db=db)
     assert run_document(replayed)["trials"] == run_document(state)["trials"]
+
+
+@requires_smollm2
+async def test_a_llama_cpp_server_reached_by_url_is_known_and_asked_as_the_embedded_model() -> None:
+    # A user's own llama-server behind --base-url says nothing of structured outputs in /models; it is known by
+    # its models' owned_by ("llamacpp") and gets the embedded model's requests, the exact grammar included.
+    from agent.llm.embedded import loaded_servers
+
+    embedded = await LLMClient.open(parse_llm_spec("embedded:smollm2"), LLMSettings(max_concurrency=1, timeout_s=120))
+    server = next(s for s in loaded_servers() if s.path.name.startswith("SmolLM2"))
+    by_url = await LLMClient.open(parse_llm_spec("openai:smollm2", base_url=server.base_url),
+                                  LLMSettings(rate_limit=0, timeout_s=120))
+    assert by_url.supports_json_schema and by_url._provider.exact_enum_grammar
+    assert not by_url._provider.wrap_schema
+    names = {"type": "string", "enum": ["conv1x1", "conv3x3", "skip"]}
+    question = [{"role": "user", "content": "Which operation gives the highest accuracy: conv1x1, conv3x3 or skip?"}]
+    reply = await by_url.chat(question, trial=0, answer_schema=names, max_tokens=16, seed=2)
+    assert json.loads(reply.content) in names["enum"]
+    await by_url.aclose()
+    await embedded.aclose()

@@ -15,6 +15,7 @@ OPTIMIZERS = ("genius", "random", "evolution", "local")
 MODES = ("paper", "agent", "assisted")
 EVALUATORS = ("table", "train")
 TOOL_CALLS = ("auto", "native", "json")
+JSON_SCHEMA_MODES = ("auto", "on", "off")
 HISTORY_SCOPES = ("trial", "run", "space")
 # Models in this process (no endpoint of the user's): agent mode helps them by default (model_help).
 IN_PROCESS_MODELS = ("embedded", "control")
@@ -176,6 +177,10 @@ class RunConfig:
     # constrained reply naming the tool and its arguments, turned into a tool call), "auto" (json for the
     # embedded llama.cpp model, native elsewhere).
     tool_calls: str = "auto"
+    # Whether answers are asked under a strict ``json_schema`` response format: "on", "off", or "auto"
+    # (decided per endpoint: the embedded model, OpenAI models that have it, and servers whose /models says
+    # so or that are known to take it; agent/llm/providers.py). What was decided is ``structured_output``.
+    json_schema: str = "auto"
     # What the agent's history tool shows: this trial (the default, what the per-trial budget and every
     # comparison assume), this run's trials, or every run on this space in the log.
     history_scope: str = "trial"
@@ -188,6 +193,8 @@ class RunConfig:
             problems.append(f"--mode must be one of {', '.join(MODES)}")
         if self.tool_calls not in TOOL_CALLS:
             problems.append(f"--tool-calls must be one of {', '.join(TOOL_CALLS)}")
+        if self.json_schema not in JSON_SCHEMA_MODES:
+            problems.append(f"--json-schema must be one of {', '.join(JSON_SCHEMA_MODES)}")
         if self.history_scope not in HISTORY_SCOPES:
             problems.append(f"--history-scope must be one of {', '.join(HISTORY_SCOPES)}")
         if self.evaluator not in EVALUATORS:

@@ -67,19 +67,36 @@ def _chat_openai(model: str, base_url: str | None, key: str, timeout_s: float, h
     )
 
 
-async def _probe_json_schema(http: httpx2.AsyncClient, base_url: str, key: str, model: str) -> bool:
-    """Whether ``base_url``'s ``/models`` advertises structured outputs for ``model``.
+# Self-hosted servers that take a strict ``json_schema`` response format without saying so in ``/models``,
+# known by the ``owned_by`` they give their models: vLLM's and SGLang's model-card default, and llama.cpp's
+# server ("llamacpp", as the embedded server answers). OpenAI's own API says "openai" or "system", and
+# nothing else is read as a server's name.
+_SCHEMA_SERVERS = frozenset({"vllm", "sglang", "llamacpp"})
 
-    Recognises OpenRouter-style ``supported_parameters`` and a ``capabilities`` list or dict; a
-    server that says nothing (or fails) gets the extract-the-list fallback instead.
+
+@dataclass(frozen=True)
+class EndpointFacts:
+    """What an endpoint's ``/models`` tells about it: structured outputs, and whether it is llama.cpp's server
+    (which then gets exactly the embedded model's requests: its exact grammar for one string out of a list)."""
+
+    json_schema: bool = False
+    llama_cpp: bool = False
+
+
+async def probe_endpoint(http: httpx2.AsyncClient, base_url: str, key: str, model: str) -> EndpointFacts:
+    """What ``base_url``'s ``/models`` says about ``model``'s server.
+
+    Structured outputs: OpenRouter-style ``supported_parameters``, a ``capabilities`` list or dict, or a server
+    in _SCHEMA_SERVERS by ``owned_by``. A server that says nothing (or fails) gets the extract-the-answer
+    fallback instead; ``--json-schema on`` overrides that.
     """
     try:
         response = await http.get(f"{base_url}/models", headers={"Authorization": f"Bearer {key}"}, timeout=10.0)
         entries = response.json().get("data", [])
     except (httpx2.HTTPError, ValueError, AttributeError):
-        return False
+        return EndpointFacts()
     if not isinstance(entries, list):
-        return False
+        return EndpointFacts()
     for entry in entries:
         if not isinstance(entry, dict) or (entry.get("id") != model and len(entries) > 1):
             continue
@@ -87,9 +104,11 @@ async def _probe_json_schema(http: httpx2.AsyncClient, base_url: str, key: str, 
         caps = entry.get("capabilities") or []
         if isinstance(caps, dict):
             caps = [k for k, v in caps.items() if v]
-        if {"response_format", "structured_outputs", "json_schema"} & {str(p) for p in [*params, *caps]}:
-            return True
-    return False
+        owner = str(entry.get("owned_by") or "").lower()
+        advertised = bool({"response_format", "structured_outputs", "json_schema"} & {str(p) for p in [*params, *caps]})
+        if advertised or owner in _SCHEMA_SERVERS:
+            return EndpointFacts(json_schema=True, llama_cpp=owner == "llamacpp")
+    return EndpointFacts()
 
 
 def _http_client(timeout_s: float, max_concurrency: int) -> httpx2.AsyncClient:
@@ -147,14 +166,17 @@ async def open_provider(spec: LLMSpec, settings: Any) -> Provider:
         key = key or _NO_KEY
         http = _http_client(settings.timeout_s, settings.max_concurrency)
         model = _chat_openai(spec.model, spec.base_url, key, settings.timeout_s, http)
+        facts = EndpointFacts() if spec.base_url is None else await probe_endpoint(http, spec.base_url, key, spec.model)
         if settings.json_schema is not None:
             schema = settings.json_schema
         elif spec.base_url is None:
             schema = bool(_OPENAI_JSON_SCHEMA.match(spec.model))
         else:
-            schema = await _probe_json_schema(http, spec.base_url, key, spec.model)
+            schema = facts.json_schema
         tools = True if settings.tools is None else settings.tools
-        log.info("llm_provider", spec=str(spec), json_schema=schema, tools=tools)
-        return Provider(model, spec.model, schema, tools, wrap_schema=True, http_client=http)
+        log.info("llm_provider", spec=str(spec), json_schema=schema, tools=tools, llama_cpp=facts.llama_cpp)
+        # llama.cpp's server takes any schema root and our exact grammar: the same requests as the embedded model.
+        return Provider(model, spec.model, schema, tools, wrap_schema=not facts.llama_cpp, http_client=http,
+                        exact_enum_grammar=facts.llama_cpp)
 
     raise LLMSpecError(f"unknown model kind {spec.kind!r}")
