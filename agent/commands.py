@@ -145,6 +145,12 @@ async def cmd_search(args: argparse.Namespace) -> int:
             state = await orchestrator.start_run(config, db=args.db, run_id=args.run_id, listener=presenter,
                                                  on_run_id=started)
     _print_result(args, state, time.monotonic() - began)
+    if not args.json and state.config.get("embedded_server") and state.config.get("embedded_runtime") == "auto":
+        from agent.llm.native_server import build_would_help, find_build
+
+        if find_build() is None and build_would_help():
+            print("these cores have AVX-512, for which the in-process llama.cpp is not built: python run_agent.py "
+                  "build-llama-server compiles one for them once (minutes), and later runs read prompts faster")
     return _interrupted_exit(args, state)
 
 
@@ -263,6 +269,18 @@ async def cmd_spaces(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_build_llama_server(args: argparse.Namespace) -> int:
+    from agent.llm.native_server import build, find_build
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError("--jobs must be at least 1")
+    existing = find_build()
+    if existing is not None:
+        print(f"replacing the build of {existing.manifest.get('built_at', '?')} at {existing.binary}")
+    await asyncio.to_thread(build, jobs=args.jobs)
+    return 0
+
+
 async def cmd_compare(args: argparse.Namespace) -> int:
     from agent.engine.compare import CompareSpec, parse_optimizers, run_compare
     from agent.read.comparison import compare_document, compare_tables
@@ -316,4 +334,5 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "spaces": cmd_spaces,
     "compare": cmd_compare,
     "report": cmd_report,
+    "build-llama-server": cmd_build_llama_server,
 }

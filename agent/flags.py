@@ -17,7 +17,8 @@ from tools.errors import UserError
 PAPER_TEMPERATURE = 0.0
 DEFAULT_TEMPERATURE = 0.7
 
-COMMANDS = ("search", "resume", "replay", "runs", "show", "verify", "spaces", "compare", "report")
+COMMANDS = ("search", "resume", "replay", "runs", "show", "verify", "spaces", "compare", "report",
+            "build-llama-server")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,6 +75,9 @@ def _search_args(p: argparse.ArgumentParser, *, one_run: bool = True) -> None:
                    help="ask answers under a strict JSON schema (auto: where the endpoint is known to take one: "
                         "the embedded model, OpenAI's newer models, llama.cpp, vLLM and SGLang servers, and servers "
                         "whose /models advertises it)")
+    p.add_argument("--embedded-runtime", choices=("auto", "native", "wheel"), default="auto",
+                   help="which llama.cpp serves the embedded model: native, the llama-server that build-llama-server "
+                        "compiled for this CPU; wheel, xllamacpp in process (auto: native where it is built)")
     p.add_argument("--trials", type=_positive_int, default=3)
     p.add_argument("--iterations", type=_positive_int, default=10)
     p.add_argument("--temperature", type=_float, default=None,
@@ -168,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("spaces", help="list the search spaces")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("build-llama-server",
+                       help="compile llama.cpp's server for this CPU (minutes, once); the embedded model then runs on "
+                            "it, reading prompts faster where the cores have more than AVX2")
+    p.add_argument("--jobs", type=int, default=None, help="parallel compile jobs (default: the CPU count)")
     return parser
 
 
@@ -210,7 +218,7 @@ def config_from_args(a: argparse.Namespace, *, optimizer: str | None = None) -> 
         space=a.space, optimizer=optimizer or a.optimizer, mode=a.mode, llm=a.llm, base_url=a.base_url, trials=a.trials,
         iterations=a.iterations, temperature=temperature, seed=a.seed, parallel=a.parallel,
         model_help={"auto": None, "on": True, "off": False}[a.model_help], tool_calls=a.tool_calls,
-        json_schema=a.json_schema, history_scope=a.history_scope,
+        json_schema=a.json_schema, history_scope=a.history_scope, embedded_runtime=a.embedded_runtime,
         rate_limit=a.rate_limit, tokens_per_minute=a.tokens_per_minute, evaluator=a.evaluator,
         data_dir=a.data_dir, max_params=a.max_params,
         max_flops=a.max_flops, obfuscate=a.obfuscate, population=a.population, sample_size=a.sample_size,

@@ -16,6 +16,7 @@ MODES = ("paper", "agent", "assisted")
 EVALUATORS = ("table", "train")
 TOOL_CALLS = ("auto", "native", "json")
 JSON_SCHEMA_MODES = ("auto", "on", "off")
+EMBEDDED_RUNTIMES = ("auto", "native", "wheel")
 HISTORY_SCOPES = ("trial", "run", "space")
 # Models in this process (no endpoint of the user's): agent mode helps them by default (model_help).
 IN_PROCESS_MODELS = ("embedded", "control")
@@ -184,6 +185,11 @@ class RunConfig:
     # What the agent's history tool shows: this trial (the default, what the per-trial budget and every
     # comparison assume), this run's trials, or every run on this space in the log.
     history_scope: str = "trial"
+    # Which llama.cpp serves the embedded model: "auto" (a llama-server built for this CPU by build-llama-server
+    # where there is one, else the xllamacpp wheel in process), "native" or "wheel"; ``embedded_server`` records
+    # which one served when the run started. Only speed differs: both get the same requests.
+    embedded_runtime: str = "auto"
+    embedded_server: str | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -195,6 +201,8 @@ class RunConfig:
             problems.append(f"--tool-calls must be one of {', '.join(TOOL_CALLS)}")
         if self.json_schema not in JSON_SCHEMA_MODES:
             problems.append(f"--json-schema must be one of {', '.join(JSON_SCHEMA_MODES)}")
+        if self.embedded_runtime not in EMBEDDED_RUNTIMES:
+            problems.append(f"--embedded-runtime must be one of {', '.join(EMBEDDED_RUNTIMES)}")
         if self.history_scope not in HISTORY_SCOPES:
             problems.append(f"--history-scope must be one of {', '.join(HISTORY_SCOPES)}")
         if self.evaluator not in EVALUATORS:

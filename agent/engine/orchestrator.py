@@ -77,7 +77,8 @@ async def open_llm(config: RunConfig) -> Any:
                            timeout_s=config.request_timeout_s,
                            deadline_s=max(1800.0, 2 * config.request_timeout_s),
                            max_concurrency=max(1, config.parallel),
-                           tools={"native": True, "json": False}.get(config.tool_calls), json_schema=json_schema)
+                           tools={"native": True, "json": False}.get(config.tool_calls), json_schema=json_schema,
+                           embedded_runtime=config.embedded_runtime)
     return await LLMClient.open(spec, settings)
 
 
@@ -164,7 +165,7 @@ async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, li
         if config.uses_llm:
             llm = await open_llm(config)
             config = replace(config, structured_output=bool(llm.supports_json_schema),
-                             tool_calling=bool(llm.supports_tools))
+                             tool_calling=bool(llm.supports_tools), embedded_server=llm.embedded_server)
             if (config.mode == "agent" and not config.model_help and not config.tool_calling
                     and not config.structured_output):
                 raise UserError(f"the model {config.llm} can neither call tools nor answer to a JSON schema, one of "

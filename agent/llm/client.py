@@ -64,6 +64,8 @@ class LLMSettings:
     tools: bool | None = None
     retry_after_cap_s: float = 60.0
     deadline_s: float = 1800.0
+    # Which llama.cpp serves an embedded model (agent.llm.embedded.RUNTIMES).
+    embedded_runtime: str = "auto"
 
 
 def _approx_tokens(messages: list[dict[str, Any]]) -> int:
@@ -118,6 +120,8 @@ class LLMClient:
         self.model_name = provider.model_name
         # Seconds the embedded model took to load in this process (None: not embedded).
         self.embedded_load_s = provider.embedded_load_s
+        # Which llama.cpp served it (None: not embedded).
+        self.embedded_server = provider.embedded_server
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
         self._requests = RequestRateLimiter(settings.rate_limit)
         self._tokens = TokenRateLimiter(settings.tokens_per_minute)

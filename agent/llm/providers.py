@@ -51,6 +51,7 @@ class Provider:
     http_client: httpx2.AsyncClient | None = None
     exact_enum_grammar: bool = False
     embedded_load_s: float | None = None
+    embedded_server: str | None = None
 
 
 def _chat_openai(model: str, base_url: str | None, key: str, timeout_s: float, http: httpx2.AsyncClient) -> ChatOpenAI:
@@ -147,7 +148,7 @@ async def open_provider(spec: LLMSpec, settings: Any) -> Provider:
         else:
             assert spec.path is not None
             path = spec.path
-        server = await asyncio.to_thread(get_server, path, settings.max_concurrency)
+        server = await asyncio.to_thread(get_server, path, settings.max_concurrency, settings.embedded_runtime)
         http = _http_client(settings.timeout_s, settings.max_concurrency)
         model = _chat_openai(spec.model, server.base_url, _NO_KEY, settings.timeout_s, http)
         schema = True if settings.json_schema is None else settings.json_schema
@@ -157,7 +158,7 @@ async def open_provider(spec: LLMSpec, settings: Any) -> Provider:
         tools = False if settings.tools is None else settings.tools
         return Provider(
             model, spec.model, schema, tools, wrap_schema=False, http_client=http, exact_enum_grammar=True,
-            embedded_load_s=server.load_s,
+            embedded_load_s=server.load_s, embedded_server=server.runtime,
         )
 
     if spec.kind == "openai":

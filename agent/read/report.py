@@ -101,6 +101,8 @@ def summary_lines(state: RunState, *, elapsed_s: float | None, space_size: int |
                      f"{state.calls + state.failed_requests} ({state.failed_requests} failed at the server, "
                      f"{state.retries} retries); tokens {state.prompt_tokens:,} prompt + "
                      f"{state.completion_tokens:,} completion")
+    if state.config.get("embedded_server"):
+        usage.append(f"model served by {state.config['embedded_server']}")
     if usage:
         lines.append("; ".join(usage))
     if len(state.code_versions) > 1:

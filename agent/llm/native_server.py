@@ -1,0 +1,270 @@
+"""llama.cpp's own server built for this machine's CPU, run as a child process in place of the in-process wheel.
+
+The xllamacpp wheel's CPU code is built for AVX2. Built for the machine (``GGML_NATIVE``), llama.cpp reads prompt
+tokens 1.3-1.6 times as fast on AVX-512 cores, and prompt processing is about 90% of the main command's time
+(docs/performance.md). PyPI carries llama.cpp's source in llama-cpp-python's sdist, so ``python run_agent.py
+build-llama-server`` fetches it through pip (pinned, sha256 checked), compiles its ``llama-server`` for this CPU into
+the cache, and the embedded model runs on it from then on. Nothing here is downloaded at run time.
+
+A build is keyed by a signature of the CPU (vendor, family, model, instruction-set flags): a binary built for one
+machine may stop with SIGILL on another, so a cache shared between machines only serves the CPU it was built for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from tools.errors import GeniusError, UserError
+
+# llama.cpp's source as PyPI carries it: the vendored tree of llama-cpp-python's sdist.
+SOURCE_PACKAGE = "llama-cpp-python"
+SOURCE_VERSION = "0.3.36"
+SOURCE_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
+# For the machine, static (one self-contained file), and nothing that reaches the network at build or run time.
+CMAKE_ARGS = (
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DGGML_NATIVE=ON",
+    "-DBUILD_SHARED_LIBS=OFF",
+    "-DLLAMA_BUILD_SERVER=ON",
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_CURL=OFF",
+    "-DLLAMA_OPENSSL=OFF",
+    "-DLLAMA_BUILD_UI=OFF",
+    "-DLLAMA_USE_PREBUILT_UI=OFF",
+)
+BINARY_NAME = "llama-server"
+MANIFEST_NAME = "manifest.json"
+# How long a model may take to load before the start counts as failed (a 1.5B GGUF loads in 1-3 s).
+LOAD_TIMEOUT_S = 300.0
+
+
+class NativeServerError(GeniusError):
+    """The built llama-server did not start or stopped; the message names its log."""
+
+
+def native_root() -> Path:
+    """``$XDG_CACHE_HOME/genius/llama-server``, else ``~/.cache/genius/llama-server``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "genius" / "llama-server"
+
+
+def _cpu_facts() -> dict[str, str]:
+    facts = {"machine": platform.machine(), "system": platform.system()}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: the processor string is all there is
+        facts["processor"] = platform.processor()
+        return facts
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("vendor_id", "cpu family", "model", "model name", "flags", "Features", "CPU part") \
+                and key not in facts:
+            facts[key] = " ".join(sorted(value.split())) if key in ("flags", "Features") else value.strip()
+    return facts
+
+
+def cpu_signature() -> str:
+    """A short stable hash of what decides which instructions a native build may use on this CPU."""
+    facts = {k: v for k, v in _cpu_facts().items() if k != "model name"}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_would_help() -> bool:
+    """Whether this CPU has instructions the xllamacpp wheel's AVX2 code leaves unused (AVX-512)."""
+    return "avx512f" in _cpu_facts().get("flags", "").split()
+
+
+@dataclass(frozen=True)
+class NativeBuild:
+    """A llama-server built for this CPU: the binary and what its manifest says about it."""
+
+    binary: Path
+    manifest: dict[str, Any]
+
+    def describe(self) -> str:
+        return (f"llama-server built for this CPU (llama.cpp of {SOURCE_PACKAGE} "
+                f"{self.manifest.get('source_version', '?')})")
+
+
+def find_build(root: Path | None = None) -> NativeBuild | None:
+    """The build for this CPU under ``root`` (default :func:`native_root`), or None."""
+    folder = (root or native_root()) / cpu_signature()
+    binary = folder / BINARY_NAME
+    try:
+        manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    if manifest.get("cpu_signature") != cpu_signature() or not os.access(binary, os.X_OK):
+        return None
+    return NativeBuild(binary, manifest)
+
+
+# ---------------------------------------------------------------------------------------------------- building
+
+
+def _run_logged(cmd: list[str], log: IO[str], cwd: Path | None = None) -> None:
+    log.write(f"$ {' '.join(cmd)}\n")
+    log.flush()
+    code = subprocess.run(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+    if code != 0:
+        raise UserError(f"{Path(cmd[0]).name} failed (exit status {code}); its output is in {log.name}")
+
+
+def _extract_llama_cpp(sdist: Path, into: Path) -> Path:
+    """Unpack only the vendored llama.cpp tree of the sdist and return its root."""
+    with tarfile.open(sdist) as tar:
+        # TOP/vendor/llama.cpp/..., not the copy of its git metadata under TOP/.git/modules/vendor/
+        members = [m for m in tar.getmembers() if m.name.split("/")[1:3] == ["vendor", "llama.cpp"]]
+        if not members:
+            raise UserError(f"{sdist.name} holds no vendor/llama.cpp tree; it is not the pinned source")
+        tar.extractall(into, members=members, filter="data")
+        top = members[0].name.split("/")[0]
+    return into / top / "vendor" / "llama.cpp"
+
+
+def build(*, jobs: int | None = None, root: Path | None = None,
+          say: Callable[[str], None] = print) -> NativeBuild:
+    """Fetch the pinned llama.cpp source through pip, compile llama-server for this CPU, install it under ``root``.
+
+    Minutes of compilation (8 on 2 cores); the source and build tree are removed afterwards, the log is kept.
+    """
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        raise UserError("cmake is not installed; install it (pip install cmake, or your system's package) and "
+                        "run build-llama-server again")
+    if shutil.which("c++") is None and shutil.which("g++") is None and shutil.which("clang++") is None:
+        raise UserError("no C++ compiler found (c++, g++ or clang++); install one (e.g. apt install g++) and run "
+                        "build-llama-server again")
+    root = root or native_root()
+    signature = cpu_signature()
+    final = root / signature
+    root.mkdir(parents=True, exist_ok=True)
+    jobs = jobs or os.cpu_count() or 1
+    log_path = root / f"build-{signature}.log"
+    with log_path.open("w") as log, tempfile.TemporaryDirectory(dir=root, prefix=".build-") as tmp:
+        work = Path(tmp)
+        say(f"fetching {SOURCE_PACKAGE}=={SOURCE_VERSION} (llama.cpp's source) through pip")
+        requirement = work / "requirement.txt"
+        requirement.write_text(f"{SOURCE_PACKAGE}=={SOURCE_VERSION} --hash=sha256:{SOURCE_SHA256}\n")
+        _run_logged([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+                     "--require-hashes", "-r", str(requirement), "-d", str(work / "sdist")], log)
+        sdist = next((work / "sdist").glob("*.tar.gz"))
+        source = _extract_llama_cpp(sdist, work / "src")
+        sdist.unlink()
+        say(f"compiling llama-server for this CPU with {jobs} job(s); this takes minutes (log: {log_path})")
+        started = time.perf_counter()
+        _run_logged([cmake, "-S", str(source), "-B", str(work / "build"), *CMAKE_ARGS], log)
+        _run_logged([cmake, "--build", str(work / "build"), "--target", BINARY_NAME, "-j", str(jobs)], log)
+        built = work / "build" / "bin" / BINARY_NAME
+        version = subprocess.run([str(built), "--version"], capture_output=True, text=True, timeout=60)
+        if version.returncode != 0:  # e.g. SIGILL: the compiler chose instructions this CPU lacks
+            raise UserError(f"the built llama-server does not run here (exit status {version.returncode}); "
+                            f"see {log_path}")
+        staged = work / "install"
+        staged.mkdir()
+        shutil.copy2(built, staged / BINARY_NAME)
+        manifest = {
+            "cpu_signature": signature, "cpu": _cpu_facts().get("model name", platform.processor()),
+            "source_package": SOURCE_PACKAGE, "source_version": SOURCE_VERSION, "source_sha256": SOURCE_SHA256,
+            "cmake_args": list(CMAKE_ARGS), "version": (version.stdout + version.stderr).strip(),
+            "build_s": round(time.perf_counter() - started, 1), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (staged / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+        if final.exists():
+            shutil.rmtree(final)
+        staged.rename(final)  # the build appears whole or not at all
+    found = find_build(root)
+    assert found is not None
+    say(f"built {found.binary} in {manifest['build_s']:.0f} s; the embedded model now runs on it "
+        f"(--embedded-runtime wheel runs the in-process one)")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------- running
+
+# The server is a child of a small shell that kills it when our end of the shell's stdin closes: on a clean stop,
+# and also when this process dies by SIGKILL, which no atexit hook or signal handler sees. (A background job's
+# stdin is /dev/null unless redirected, hence fd 3.)
+_WATCHDOG = 'exec 3<&0; "$@" </dev/null & pid=$!; (read -r _ <&3; kill "$pid" 2>/dev/null) & wait "$pid"'
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _log_tail(path: Path, lines: int = 8) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@dataclass
+class NativeProcess:
+    """A running built llama-server and the watchdog shell that owns it."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()  # the watchdog kills the server and exits
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start(build_: NativeBuild, model: Path, *, slots: int, ctx_per_slot: int, threads: int) -> NativeProcess:
+    """Start ``build_``'s llama-server on ``model`` on a free loopback port; return once it serves.
+
+    The settings are the in-process server's, so both get the same requests and the same answers' shape.
+    """
+    log_path = build_.binary.parent / "server.log"
+    port = _free_port()
+    cmd = [str(build_.binary), "-m", str(model), "-np", str(slots), "-c", str(ctx_per_slot * slots),
+           "-t", str(threads), "-tb", str(threads), "--host", "127.0.0.1", "--port", str(port), "--jinja",
+           "--no-webui"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(["sh", "-c", _WATCHDOG, "llama-server", *cmd], stdin=subprocess.PIPE,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    running = NativeProcess(process, f"http://127.0.0.1:{port}/v1", log_path)
+    deadline = time.monotonic() + LOAD_TIMEOUT_S
+    while True:
+        if process.poll() is not None:
+            raise NativeServerError(f"the built llama-server stopped while loading {model.name} (exit status "
+                                    f"{process.returncode}): {_log_tail(log_path)}; its log is {log_path}; "
+                                    f"--embedded-runtime wheel runs the in-process server instead")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return running
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass  # not listening yet, or 503 while the model loads
+        if time.monotonic() > deadline:
+            running.stop()
+            raise NativeServerError(f"the built llama-server did not load {model.name} in {LOAD_TIMEOUT_S:.0f} s; "
+                                    f"its log is {log_path}")
+        time.sleep(0.05)

