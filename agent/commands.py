@@ -276,7 +276,8 @@ async def cmd_build_llama_server(args: argparse.Namespace) -> int:
         raise UserError("--jobs must be at least 1")
     existing = find_build()
     if existing is not None:
-        print(f"replacing the build of {existing.manifest.get('built_at', '?')} at {existing.binary}")
+        print(f"the build of {existing.manifest.get('built_at', '?')} at {existing.binary} serves until the new one "
+              "is done")
     await asyncio.to_thread(build, jobs=args.jobs)
     return 0
 

@@ -171,6 +171,27 @@ def test_building_without_cmake_names_the_remedy(tmp_path: Path, monkeypatch: py
     assert not (tmp_path / "root").exists(), "a refused build leaves nothing behind"
 
 
+def test_a_build_whose_source_cannot_be_fetched_says_so_and_installs_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("cmake", "c++"):  # present, so that the build gets as far as fetching its source
+        (tools / name).write_text("#!/bin/sh\nexit 0\n")
+        (tools / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(tools))
+    # pip with no index at all: the fetch fails as it does on a machine cut off from PyPI
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    root = tmp_path / "root"
+    with pytest.raises(UserError) as caught:
+        build(root=root, say=lambda _: None)
+    message = str(caught.value)
+    assert "fetching the source with pip failed" in message and "pip must reach PyPI" in message
+    assert str(root) in message, "the message names the build's log"
+    assert [p.name for p in root.iterdir()] == [f"build-{cpu_signature()}.log"], "only the log is left"
+    assert find_build(root) is None
+
+
 @pytest.mark.embedded
 @pytest.mark.skipif(find_build() is None, reason="no llama-server built for this CPU (python run_agent.py "
                                                  "build-llama-server)")

