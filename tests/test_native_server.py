@@ -87,7 +87,11 @@ def test_a_build_serves_only_the_cpu_it_was_built_for(cache: Path) -> None:
 
 async def test_the_embedded_model_runs_on_the_build_with_the_in_process_settings(
         cache: Path, gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _install_fake_build(cache)
+    binary = _install_fake_build(cache)
+    for n in range(12):  # logs of earlier starts: the oldest go, so that at most ten are kept
+        old = binary.parent / f"server-{n}-1.log"
+        old.write_text("old")
+        os.utime(old, (n, n))
     monkeypatch.setenv("FAKE_LLAMA_PIDFILE", str(tmp_path / "pid"))
     monkeypatch.setenv("FAKE_LLAMA_ARGV", str(tmp_path / "argv"))
     monkeypatch.setenv("FAKE_LLAMA_REPLY", "[1, 2]")
@@ -101,6 +105,9 @@ async def test_the_embedded_model_runs_on_the_build_with_the_in_process_settings
         assert flags["-m"] == str(gguf.resolve()) and flags["--host"] == "127.0.0.1"
         assert flags["-np"] == "2" and flags["-c"] == str(2 * embedded.CTX_PER_SLOT)
         assert "--jinja" in argv
+        logs = sorted(p.name for p in binary.parent.glob("server-*.log"))
+        assert len(logs) == 10 and f"server-{os.getpid()}-{flags['--port']}.log" in logs
+        assert "server-0-1.log" not in logs and "server-11-1.log" in logs
     finally:
         await client.aclose()
     server = next(s for s in embedded.loaded_servers() if s.path == gguf.resolve())
@@ -148,7 +155,7 @@ def test_a_server_that_stops_while_loading_is_reported_with_its_log(
     with pytest.raises(NativeServerError) as caught:
         embedded.get_server(gguf, 1, "native")
     message = str(caught.value)
-    assert "failed to read the model" in message and "server.log" in message
+    assert "failed to read the model" in message and "/server-" in message
     assert "--embedded-runtime wheel" in message
 
 

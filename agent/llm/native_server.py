@@ -53,6 +53,8 @@ BINARY_NAME = "llama-server"
 MANIFEST_NAME = "manifest.json"
 # How long a model may take to load before the start counts as failed (a 1.5B GGUF loads in 1-3 s).
 LOAD_TIMEOUT_S = 300.0
+# Server logs kept beside the build, newest first: one per start (its own timings per request are in it).
+KEEP_SERVER_LOGS = 10
 
 
 class NativeServerError(GeniusError):
@@ -225,6 +227,17 @@ def _log_tail(path: Path, lines: int = 8) -> str:
         return ""
 
 
+def _prune_logs(folder: Path, keep: int) -> None:
+    dated = []
+    for path in folder.glob("server-*.log"):
+        try:
+            dated.append((path.stat().st_mtime, path))
+        except FileNotFoundError:  # another process pruned it first
+            continue
+    for _, path in sorted(dated, reverse=True)[keep:]:
+        path.unlink(missing_ok=True)
+
+
 @dataclass
 class NativeProcess:
     """A running built llama-server and the watchdog shell that owns it."""
@@ -248,8 +261,10 @@ def start(build_: NativeBuild, model: Path, *, slots: int, ctx_per_slot: int, th
 
     The settings are the in-process server's, so both get the same requests and the same answers' shape.
     """
-    log_path = build_.binary.parent / "server.log"
     port = _free_port()
+    # One log per start: servers of concurrent processes must not write into one file.
+    log_path = build_.binary.parent / f"server-{os.getpid()}-{port}.log"
+    _prune_logs(build_.binary.parent, keep=KEEP_SERVER_LOGS - 1)
     cmd = [str(build_.binary), "-m", str(model), "-np", str(slots), "-c", str(ctx_per_slot * slots),
            "-t", str(threads), "-tb", str(threads), "--host", "127.0.0.1", "--port", str(port), "--jinja",
            "--no-webui"]
