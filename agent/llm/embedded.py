@@ -121,10 +121,20 @@ def get_server(path: Path, slots: int, runtime: str = "auto") -> EmbeddedServer:
                 and server.handle.process.poll() is not None:
             log.warning("embedded_server_stopped", runtime=server.runtime, server_log=str(server.handle.log_path))
             server = None  # it died (killed from outside): start it again
+        if server is None and build is not None:
+            try:
+                server = _start_native(build, resolved, max(1, slots))
+            except native_server.NativeServerError as exc:
+                if runtime == "native":
+                    raise
+                # auto: a build that does not start must not stop the search; the wheel serves, and the run's
+                # config records that it did
+                log.warning("native_server_failed_using_wheel", error=str(exc))
+                key = (resolved, "wheel")
+                server = _servers.get(key)
         if server is None:
-            server = _start(resolved, max(1, slots)) if build is None else _start_native(build, resolved,
-                                                                                        max(1, slots))
-            _servers[key] = server
+            server = _start(resolved, max(1, slots))
+        _servers[key] = server
         return server
 
 

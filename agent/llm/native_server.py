@@ -272,6 +272,8 @@ def start(build_: NativeBuild, model: Path, *, slots: int, ctx_per_slot: int, th
         process = subprocess.Popen(["sh", "-c", _WATCHDOG, "llama-server", *cmd], stdin=subprocess.PIPE,
                                    stdout=log, stderr=subprocess.STDOUT)
     running = NativeProcess(process, f"http://127.0.0.1:{port}/v1", log_path)
+    # Loopback only: a proxy from the environment (HTTP_PROXY) must not see these requests.
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + LOAD_TIMEOUT_S
     while True:
         if process.poll() is not None:
@@ -279,7 +281,7 @@ def start(build_: NativeBuild, model: Path, *, slots: int, ctx_per_slot: int, th
                                     f"{process.returncode}): {_log_tail(log_path)}; its log is {log_path}; "
                                     f"--embedded-runtime wheel runs the in-process server instead")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
+            with direct.open(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
                 if reply.status == 200:
                     return running
         except (urllib.error.URLError, ConnectionError, TimeoutError):
