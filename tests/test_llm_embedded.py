@@ -36,8 +36,11 @@ NAS_MACRO_SCHEMA = {
 
 @requires_smollm2
 async def test_smollm2_answers_a_nas_macro_schema() -> None:
-    client = await LLMClient.open(parse_llm_spec("embedded:smollm2"), LLMSettings(max_concurrency=2, timeout_s=120))
-    assert client.supports_json_schema
+    # The in-process wheel, pinned: where build-llama-server has made a build, "auto" would take that instead
+    # (tests/test_native_server.py), and this test is what covers the wheel.
+    client = await LLMClient.open(parse_llm_spec("embedded:smollm2"),
+                                  LLMSettings(max_concurrency=2, timeout_s=120, embedded_runtime="wheel"))
+    assert client.supports_json_schema and client.embedded_server == "xllamacpp wheel, in process"
     messages = [
         {"role": "system", "content": "You are an expert in neural architecture search."},
         {
@@ -51,7 +54,7 @@ async def test_smollm2_answers_a_nas_macro_schema() -> None:
     assert reply.prompt_tokens > 0 and reply.completion_tokens > 0
 
     # The server is shared per process: a second client reuses it instead of loading again.
-    again = await LLMClient.open(parse_llm_spec("embedded:smollm2"), LLMSettings())
+    again = await LLMClient.open(parse_llm_spec("embedded:smollm2"), LLMSettings(embedded_runtime="wheel"))
     assert again.embedded_load_s == client.embedded_load_s
     await again.aclose()
     await client.aclose()

