@@ -64,13 +64,14 @@ def _search_args(p: argparse.ArgumentParser, *, one_run: bool = True) -> None:
                    help="agent (default): the LangChain agent with its tools; paper: the paper's method; "
                         "assisted: the position-question loop without the agent")
     p.add_argument("--model-help", choices=("auto", "on", "off"), default="auto",
-                   help="agent mode: ask one position at a time (auto: on for the embedded model and control:random)")
+                   help="agent mode: ask one position at a time (auto: on for the embedded model, control:random and "
+                        "servers that report a model of at most 10B parameters, as llama.cpp's does)")
     p.add_argument("--history-scope", choices=("trial", "run", "space"), default="trial",
                    help="agent mode: what the history tool shows (default this trial; run: every trial of this run; "
                         "space: every run on this space in the log)")
     p.add_argument("--tool-calls", choices=("auto", "native", "json"), default="auto",
                    help="agent mode: native tool_calls, or a JSON-schema constrained reply turned into a tool call "
-                        "(auto: json for the embedded model)")
+                        "(auto: json for the embedded model and llama.cpp servers)")
     p.add_argument("--json-schema", choices=("auto", "on", "off"), default="auto",
                    help="ask answers under a strict JSON schema (auto: where the endpoint is known to take one: "
                         "the embedded model, OpenAI's newer models, llama.cpp, vLLM and SGLang servers, and servers "

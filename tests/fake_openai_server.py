@@ -97,6 +97,7 @@ class _State:
     advertise_json_schema: bool = False
     owned_by: str = "fake"
     model: str = "fake-model"
+    n_params: int | None = None
 
 
 def _completion(state: _State, body: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
         entry: dict[str, Any] = {"id": state.model, "object": "model", "owned_by": state.owned_by}
         if state.advertise_json_schema:
             entry["supported_parameters"] = ["response_format", "structured_outputs", "tools"]
+        if state.n_params is not None:  # as llama.cpp's server reports its model
+            entry["meta"] = {"n_params": state.n_params}
         self._send_json(200, {"object": "list", "data": [entry]})
 
     def do_POST(self) -> None:
@@ -224,9 +227,10 @@ class FakeOpenAIServer:
     """The server; use as a context manager or call :meth:`start` / :meth:`stop`."""
 
     def __init__(self, *, advertise_json_schema: bool = False, default: Behaviour | None = None,
-                 owned_by: str = "fake") -> None:
-        """``owned_by``: what ``/v1/models`` says owns the model, as a real server says it ("llamacpp", "vllm")."""
-        self._state = _State(advertise_json_schema=advertise_json_schema, owned_by=owned_by)
+                 owned_by: str = "fake", n_params: int | None = None) -> None:
+        """``owned_by``: what ``/v1/models`` says owns the model, as a real server says it ("llamacpp", "vllm");
+        ``n_params``: the model's size, reported as llama.cpp does (``meta.n_params``)."""
+        self._state = _State(advertise_json_schema=advertise_json_schema, owned_by=owned_by, n_params=n_params)
         if default is not None:
             self._state.default = default
         self._server: _Server | None = None

@@ -186,6 +186,31 @@ async def test_json_schema_on_reaches_a_silent_server_and_a_resume_asks_as_the_r
     assert all(r.body and "response_format" in r.body for r in moved.completions)
 
 
+async def test_a_llama_cpp_server_with_a_small_model_gets_the_embedded_models_help(tmp_path, tables):
+    # --model-help auto and --tool-calls auto decide from what the server reports: llama.cpp (owned_by) serving
+    # a 1.5B model (meta.n_params) is asked one position at a time, as the embedded model is; told off, it is not.
+    from tests.fake_openai_server import FakeOpenAIServer, reply
+
+    def first_option(body: dict) -> str:  # every question is one value out of a list, under its schema
+        schema = body["response_format"]["json_schema"]["schema"]
+        return json.dumps(schema["enum"][0])
+
+    with FakeOpenAIServer(owned_by="llamacpp", n_params=1_543_714_304, default=reply(first_option)) as server:
+        state = await start_run(cfg(space="channel_resnet", mode="agent", trials=1, iterations=2, seed=4,
+                                    llm="openai:qwen", base_url=server.base_url), db=str(tmp_path / "a.sqlite"))
+        assert (state.config["model_help"], state.config["tool_calling"]) == (True, False)
+        assert state.status == "finished" and len(state.trials[0].iterations) == 2
+        positions = len(get_space("channel_resnet").positions)
+        assert len(server.completions) == 2 * positions
+        assert all("tools" not in r.body and "alone" in r.body["messages"][-1]["content"]
+                   for r in server.completions if r.body is not None)
+
+        with pytest.raises(UserError, match="--model-help on"):  # told off: no tools, no schema... refused
+            await start_run(cfg(space="channel_resnet", mode="agent", llm="openai:qwen", base_url=server.base_url,
+                                model_help=False, json_schema="off"), db=str(tmp_path / "b.sqlite"))
+        assert len(server.completions) == 2 * positions
+
+
 @pytest.mark.parametrize("space_name", ["channel_resnet", "nb201_cifar10"])
 async def test_the_agents_small_model_help_asks_what_assisted_mode_asks(tmp_path, tables, space_name):
     # With the help on, each agent turn is assembled from the position questions assisted mode measured: the

@@ -189,6 +189,8 @@ async def test_servers_known_to_take_a_json_schema_get_one_unadvertised(owned_by
     with FakeOpenAIServer(owned_by=owned_by) as server:
         client = await open_client(server)
         assert client.supports_json_schema is schema
+        # llama.cpp gets its tool calls as constrained replies, as the embedded model does; others natively
+        assert client.supports_tools is not llama_cpp
         server.enqueue(reply("[2, 2, 2, 1, 2, 2, 2, 0]" if llama_cpp else '{"answer": [2, 2, 2, 1, 2, 2, 2, 0]}'),
                        reply('"conv3x3"' if llama_cpp else '{"answer": "conv3x3"}'))
         listed = await client.chat(USER, trial=0, answer_schema=ARCH_SCHEMA)
@@ -204,6 +206,19 @@ async def test_servers_known_to_take_a_json_schema_get_one_unadvertised(owned_by
     assert sent == (ARCH_SCHEMA if llama_cpp else {"type": "object", "properties": {"answer": ARCH_SCHEMA},
                                                    "required": ["answer"], "additionalProperties": False})
     assert ("grammar" in named_body) is llama_cpp and ("response_format" in named_body) is not llama_cpp
+
+
+@pytest.mark.parametrize(("owned_by", "n_params", "small"), [
+    ("llamacpp", 1_543_714_304, True), ("llamacpp", 70_553_706_496, False), ("llamacpp", None, False),
+    ("vllm", 7_000_000_000, True), ("fake", None, False),
+])
+async def test_a_server_that_reports_a_small_model_is_known_as_one(owned_by: str, n_params: int | None,
+                                                                    small: bool) -> None:
+    # What --model-help auto decides from: the size a server reports (llama.cpp: meta.n_params); none, none.
+    with FakeOpenAIServer(owned_by=owned_by, n_params=n_params) as server:
+        client = await open_client(server)
+        assert client.small_model is small
+        await client.aclose()
 
 
 async def test_json_schema_setting_turns_it_on_where_nothing_is_advertised() -> None:

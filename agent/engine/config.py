@@ -172,11 +172,12 @@ class RunConfig:
     assist: AssistOptions = field(default_factory=AssistOptions)
     code_version: str = ""
     # Agent mode: the small-model help (one question per position, as middleware). None = decided when the
-    # run starts (on for in-process models: the embedded model and the random control) and recorded.
+    # run starts (on for in-process models: the embedded model and the random control; and for a server that
+    # reports a model of at most 10B parameters, as llama.cpp's /models does) and recorded.
     model_help: bool | None = None
     # How tool calls reach the agent: "native" (the endpoint returns tool_calls), "json" (a JSON-schema
     # constrained reply naming the tool and its arguments, turned into a tool call), "auto" (json for the
-    # embedded llama.cpp model, native elsewhere).
+    # embedded model and llama.cpp servers, native elsewhere).
     tool_calls: str = "auto"
     # Whether answers are asked under a strict ``json_schema`` response format: "on", "off", or "auto"
     # (decided per endpoint: the embedded model, OpenAI models that have it, and servers whose /models says

@@ -148,6 +148,7 @@ def _check_recorded(run_id: str, recorded_config: dict[str, Any]) -> None:
 async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, listener: Listener | None = None,
                     on_run_id: Callable[[str], None] | None = None) -> RunState:
     """Start a new run and carry it to the end (or until interrupted, leaving it resumable)."""
+    help_auto = config.model_help is None
     # The table is read (and, where it is not on disk, downloaded) off the event loop.
     config = await asyncio.to_thread(_check_config, config)
     run_id = check_run_id(run_id) if run_id is not None else new_run_id()
@@ -166,6 +167,9 @@ async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, li
             llm = await open_llm(config)
             config = replace(config, structured_output=bool(llm.supports_json_schema),
                              tool_calling=bool(llm.supports_tools), embedded_server=llm.embedded_server)
+            if help_auto and config.mode == "agent" and not config.model_help and llm.small_model:
+                # --model-help auto: a server that reports a small model gets the help the embedded model gets
+                config = replace(config, model_help=True)
             if (config.mode == "agent" and not config.model_help and not config.tool_calling
                     and not config.structured_output):
                 raise UserError(f"the model {config.llm} can neither call tools nor answer to a JSON schema, one of "

@@ -122,6 +122,8 @@ class LLMClient:
         self.embedded_load_s = provider.embedded_load_s
         # Which llama.cpp served it (None: not embedded).
         self.embedded_server = provider.embedded_server
+        # Whether the endpoint reported a model small enough for the small-model help (providers.SMALL_MODEL_PARAMS).
+        self.small_model = provider.small_model
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
         self._requests = RequestRateLimiter(settings.rate_limit)
         self._tokens = TokenRateLimiter(settings.tokens_per_minute)

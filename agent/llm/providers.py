@@ -29,6 +29,9 @@ log = get_logger(__name__)
 
 # OpenAI models with strict json_schema structured outputs (o1-mini/o1-preview have none).
 _OPENAI_JSON_SCHEMA = re.compile(r"^(gpt-4o|chatgpt-4o|gpt-4\.1|gpt-5|o1(?!-mini|-preview)|o3|o4)")
+# The largest model --model-help auto helps: every published positive result for 1-8B models pairs them with
+# scaffolding, and ours are 0.5-1.5B (docs/small-models.md).
+SMALL_MODEL_PARAMS = 10_000_000_000
 # Placeholder for servers that need no key: the SDK insists on a non-empty one.
 _NO_KEY = "not-needed"
 
@@ -52,6 +55,9 @@ class Provider:
     exact_enum_grammar: bool = False
     embedded_load_s: float | None = None
     embedded_server: str | None = None
+    # A model small enough for the small-model help (agent mode's --model-help auto): at most SMALL_MODEL_PARAMS,
+    # as its server reports it.
+    small_model: bool = False
 
 
 def _chat_openai(model: str, base_url: str | None, key: str, timeout_s: float, http: httpx2.AsyncClient) -> ChatOpenAI:
@@ -82,6 +88,8 @@ class EndpointFacts:
 
     json_schema: bool = False
     llama_cpp: bool = False
+    # The model's parameter count where the server says it (llama.cpp: ``meta.n_params``).
+    n_params: int | None = None
 
 
 async def probe_endpoint(http: httpx2.AsyncClient, base_url: str, key: str, model: str) -> EndpointFacts:
@@ -107,8 +115,10 @@ async def probe_endpoint(http: httpx2.AsyncClient, base_url: str, key: str, mode
             caps = [k for k, v in caps.items() if v]
         owner = str(entry.get("owned_by") or "").lower()
         advertised = bool({"response_format", "structured_outputs", "json_schema"} & {str(p) for p in [*params, *caps]})
-        if advertised or owner in _SCHEMA_SERVERS:
-            return EndpointFacts(json_schema=True, llama_cpp=owner == "llamacpp")
+        meta = entry.get("meta")
+        n_params = meta.get("n_params") if isinstance(meta, dict) else None
+        return EndpointFacts(json_schema=advertised or owner in _SCHEMA_SERVERS, llama_cpp=owner == "llamacpp",
+                             n_params=n_params if isinstance(n_params, int) and n_params > 0 else None)
     return EndpointFacts()
 
 
@@ -174,10 +184,14 @@ async def open_provider(spec: LLMSpec, settings: Any) -> Provider:
             schema = bool(_OPENAI_JSON_SCHEMA.match(spec.model))
         else:
             schema = facts.json_schema
-        tools = True if settings.tools is None else settings.tools
-        log.info("llm_provider", spec=str(spec), json_schema=schema, tools=tools, llama_cpp=facts.llama_cpp)
+        # A llama.cpp server gets its tool calls as a schema-constrained reply, as the embedded model does: with
+        # the small Qwen-Coder models it never returns ``tool_calls``, and a constrained reply cannot be invalid.
+        tools = (not facts.llama_cpp) if settings.tools is None else settings.tools
+        small = facts.n_params is not None and facts.n_params <= SMALL_MODEL_PARAMS
+        log.info("llm_provider", spec=str(spec), json_schema=schema, tools=tools, llama_cpp=facts.llama_cpp,
+                 n_params=facts.n_params)
         # llama.cpp's server takes any schema root and our exact grammar: the same requests as the embedded model.
         return Provider(model, spec.model, schema, tools, wrap_schema=not facts.llama_cpp, http_client=http,
-                        exact_enum_grammar=facts.llama_cpp)
+                        exact_enum_grammar=facts.llama_cpp, small_model=small)
 
     raise LLMSpecError(f"unknown model kind {spec.kind!r}")
