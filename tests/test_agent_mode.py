@@ -211,6 +211,31 @@ async def test_a_llama_cpp_server_with_a_small_model_gets_the_embedded_models_he
         assert len(server.completions) == 2 * positions
 
 
+async def test_a_resume_calls_tools_as_the_run_recorded_whatever_the_new_endpoint_is(tmp_path, tables):
+    # Native tool calls were recorded; resumed against a llama.cpp server (where --tool-calls auto now means
+    # constrained replies, and a small model the help), the run still calls tools natively, without the help.
+    from tests.fake_openai_server import FakeOpenAIServer, error, reply
+
+    answers = valid_answers("nas_macro", 4)
+
+    def next_call(body: dict) -> list[dict]:
+        done = sum(1 for m in body["messages"] if m.get("role") == "tool")
+        return [{"name": "lookup_benchmark", "args": {"architecture": answers[done % len(answers)]}}]
+
+    db = str(tmp_path / "log.sqlite")
+    with FakeOpenAIServer(advertise_json_schema=True, default=reply("", tool_calls=next_call)) as first:
+        first.enqueue(reply("", tool_calls=next_call), *[error(503)] * 5)  # down at the second call
+        down = await start_run(cfg(space="nas_macro", mode="agent", trials=1, iterations=3, seed=3,
+                                   llm="openai:m", base_url=first.base_url), db=db)
+    assert down.status == "interrupted"
+    assert (down.config["tool_calling"], down.config["model_help"]) == (True, False)
+    with FakeOpenAIServer(owned_by="llamacpp", n_params=1_543_714_304,
+                          default=reply("", tool_calls=next_call)) as moved:
+        back = await resume_run(down.run_id, db=db, changes={"base_url": moved.base_url})
+    assert back.status == "finished" and [it.arch for it in back.trials[0].iterations] == answers[:3]
+    assert moved.completions and all(r.body and "tools" in r.body for r in moved.completions)
+
+
 @pytest.mark.parametrize("space_name", ["channel_resnet", "nb201_cifar10"])
 async def test_the_agents_small_model_help_asks_what_assisted_mode_asks(tmp_path, tables, space_name):
     # With the help on, each agent turn is assembled from the position questions assisted mode measured: the

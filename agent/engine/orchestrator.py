@@ -70,14 +70,17 @@ async def open_llm(config: RunConfig) -> Any:
     from agent.llm.spec import parse_llm_spec
 
     spec = parse_llm_spec(config.llm, base_url=config.base_url)
-    # A resumed run asks as it was recorded asking, whatever the endpoint says now; a new one as --json-schema.
+    # A resumed run asks as it was recorded asking, whatever the endpoint says now; a new one as --json-schema
+    # and --tool-calls.
     json_schema = (config.structured_output if config.structured_output is not None
                    else {"on": True, "off": False}.get(config.json_schema))
+    tools = (config.tool_calling if config.tool_calling is not None
+             else {"native": True, "json": False}.get(config.tool_calls))
     settings = LLMSettings(rate_limit=config.request_rate_limit(), tokens_per_minute=config.tokens_per_minute,
                            timeout_s=config.request_timeout_s,
                            deadline_s=max(1800.0, 2 * config.request_timeout_s),
                            max_concurrency=max(1, config.parallel),
-                           tools={"native": True, "json": False}.get(config.tool_calls), json_schema=json_schema,
+                           tools=tools, json_schema=json_schema,
                            embedded_runtime=config.embedded_runtime)
     return await LLMClient.open(spec, settings)
 

@@ -108,13 +108,14 @@ class NativeBuild:
 
 def find_build(root: Path | None = None) -> NativeBuild | None:
     """The build for this CPU under ``root`` (default :func:`native_root`), or None."""
-    folder = (root or native_root()) / cpu_signature()
+    signature = cpu_signature()
+    folder = (root or native_root()) / signature
     binary = folder / BINARY_NAME
     try:
         manifest = json.loads((folder / MANIFEST_NAME).read_text())
     except (OSError, ValueError):
         return None
-    if manifest.get("cpu_signature") != cpu_signature() or not os.access(binary, os.X_OK):
+    if manifest.get("cpu_signature") != signature or not os.access(binary, os.X_OK):
         return None
     return NativeBuild(binary, manifest)
 
