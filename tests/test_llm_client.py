@@ -138,17 +138,28 @@ async def test_one_string_answer_goes_to_llama_cpp_as_an_exact_grammar(server: F
                              exact_enum_grammar=True))
     names = {"type": "string", "enum": ["none", "conv3x3", 'say "hi"']}
     ids = {"type": "integer", "enum": [0, 1, 2]}
-    server.enqueue(reply('"conv3x3"'), reply("2"))
-    named = await client.chat(USER, trial=0, answer_schema=names)
-    numbered = await client.chat(USER, trial=0, answer_schema=ids)
+    widths = {"type": "integer", "enum": [64, 128, 192, 256]}
+    # The server stops once the answer is decided ("length"): the client completes it from the grammar's values.
+    server.enqueue(reply('"conv3x3"'), reply("2"), reply("19", finish_reason="length"),
+                   reply("1", finish_reason="length"))
+    named = await client.chat(USER, trial=0, answer_schema=names, max_tokens=16)
+    numbered = await client.chat(USER, trial=0, answer_schema=ids, max_tokens=16)
+    decided = await client.chat(USER, trial=0, answer_schema=widths, max_tokens=16)
+    undecided = await client.chat(USER, trial=0, answer_schema=widths, max_tokens=16)
     await client.aclose()
     assert json.loads(named.content) == "conv3x3" and json.loads(numbered.content) == 2
-    first, second = (r.body for r in server.completions)
-    assert first is not None and second is not None
+    assert (decided.content, decided.finish_reason) == ("192", "stop")
+    # a cut-off reply two values begin is passed on as it is: the strategy re-asks
+    assert (undecided.content, undecided.finish_reason) == ("1", "length")
+    first, second, third, _ = (r.body for r in server.completions)
+    assert first is not None and second is not None and third is not None
     assert "response_format" not in first
     assert first["grammar"] == 'root ::= "\\"none\\"" | "\\"conv3x3\\"" | "\\"say \\\\\\"hi\\\\\\"\\""'
-    # integer answers keep the measured json_schema path, and other providers never see a grammar
-    assert "grammar" not in second and second["response_format"]["json_schema"]["schema"] == ids
+    # each value's shortest own prefix: '"n', '"c', '"s' (2 characters); "64", "12", "19", "25" (2)
+    # (langchain-openai sends max_tokens as max_completion_tokens, which llama.cpp's server takes alike)
+    assert first["max_completion_tokens"] == 2 and third["max_completion_tokens"] == 2
+    assert second["grammar"] == 'root ::= "0" | "1" | "2"' and second["max_completion_tokens"] == 1
+    assert "response_format" not in second
     with FakeOpenAIServer(advertise_json_schema=True) as plain:
         other = await open_client(plain)
         plain.enqueue(reply('{"answer": "none"}'))
@@ -172,8 +183,29 @@ def test_string_enum_grammar_matches_only_json_strings() -> None:
     from agent.llm.grammar import embedded_answer_format
 
     assert embedded_answer_format({"type": "string", "enum": ["a"]}) == {"grammar": 'root ::= "\\"a\\""'}
-    ids = {"type": "integer", "enum": [0, 1]}
-    assert embedded_answer_format(ids)["response_format"]["json_schema"]["schema"] == ids
+    assert embedded_answer_format({"type": "integer", "enum": [0, 1]}) == {"grammar": 'root ::= "0" | "1"'}
+    arch = {"type": "array", "items": {"type": "integer"}}
+    assert embedded_answer_format(arch)["response_format"]["json_schema"]["schema"] == arch
+
+
+def test_a_constrained_answer_is_decided_by_its_shortest_own_prefix() -> None:
+    from agent.llm.grammar import completed, decided_after, enum_literals
+
+    assert enum_literals({"type": "integer", "enum": [64, 128]}) == ["64", "128"]
+    assert enum_literals({"type": "string", "enum": ["a", "b"]}) == ['"a"', '"b"']
+    assert enum_literals({"type": "integer", "enum": [1, "2"]}) is None
+    assert enum_literals({"type": "integer", "enum": [True, 2]}) is None
+    assert enum_literals({"type": "number", "enum": [0.5]}) is None
+    assert decided_after(["256", "512", "768", "1024"]) == 1
+    assert decided_after(["128", "192", "256"]) == 2
+    assert decided_after(['"nor_conv_1x1"', '"nor_conv_3x3"', '"none"']) == 11
+    assert decided_after(["1", "12"]) is None  # only the reply's end tells 1 from 12
+    assert decided_after(['"é"', '"a"']) is None  # a token may carry part of a character
+    assert decided_after(["7"]) == 1
+    assert completed("19", ["128", "192", "256"]) == "192"
+    assert completed("1", ["128", "192", "256"]) is None
+    assert completed("", ["7"]) is None
+    assert completed("9", ["128", "192"]) is None
 
 
 @pytest.mark.parametrize(("owned_by", "schema", "llama_cpp"), [

@@ -193,3 +193,31 @@ async def test_a_llama_cpp_server_reached_by_url_is_known_and_asked_as_the_embed
     assert json.loads(reply.content) in names["enum"]
     await by_url.aclose()
     await embedded.aclose()
+
+
+@requires_smollm2
+async def test_an_answer_cut_off_once_decided_is_the_answer_the_model_would_have_finished() -> None:
+    # The client stops a one-value answer after the tokens that decide it (agent/llm/grammar.py); sent whole
+    # to the same server with the same grammar and seed, each question must give the same value.
+    import httpx
+
+    from agent.llm.grammar import embedded_answer_format
+
+    client = await LLMClient.open(parse_llm_spec("embedded:smollm2"), LLMSettings(max_concurrency=1, timeout_s=120))
+    base_url = client._provider.model.openai_api_base  # type: ignore[attr-defined]
+    cut = whole = 0
+    async with httpx.AsyncClient(timeout=120) as http:
+        for seed, values in enumerate([[64, 128, 192, 256], [256, 512, 768, 1024], ["none", "skip", "nor_conv_3x3"]]
+                                      * 3):
+            schema = {"type": "integer" if isinstance(values[0], int) else "string", "enum": values}
+            messages = [{"role": "user", "content": f"Which of {values} gives the highest accuracy? One only."}]
+            reply = await client.chat(messages, trial=0, answer_schema=schema, temperature=1.0, seed=seed,
+                                      max_tokens=16)
+            body = {"model": "m", "messages": messages, "temperature": 1.0, "seed": seed, "max_tokens": 16,
+                    **embedded_answer_format(schema)}
+            full = (await http.post(f"{base_url}/chat/completions", json=body)).json()
+            assert json.loads(reply.content) == json.loads(full["choices"][0]["message"]["content"])
+            cut += reply.completion_tokens
+            whole += full["usage"]["completion_tokens"]
+    await client.aclose()
+    assert cut < whole

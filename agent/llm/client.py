@@ -8,6 +8,7 @@ worth retrying (this is the project's only retry layer), and returns an :class:`
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
 import random
@@ -22,7 +23,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from agent.llm.diagnostics import get_logger
 from agent.llm.errors import LLMAuthError, LLMCallFailed, LLMSpecError
-from agent.llm.grammar import enum_grammar, string_enum
+from agent.llm.grammar import completed, decided_after, enum_literals, literal_grammar
 from agent.llm.messages import text_of, to_langchain, tool_calls_of
 from agent.llm.providers import Provider, open_provider
 from agent.llm.ratelimit import RequestRateLimiter, TokenRateLimiter
@@ -171,8 +172,9 @@ class LLMClient:
         temperature: float,
         seed: int | None,
         max_tokens: int | None,
-    ) -> tuple[Runnable[LanguageModelInput, BaseMessage], dict[str, Any], bool, bool]:
-        """The runnable, its call kwargs, whether a schema was requested, and whether it is wrapped."""
+    ) -> tuple[Runnable[LanguageModelInput, BaseMessage], dict[str, Any], bool, bool, list[str] | None]:
+        """The runnable, its call kwargs, whether a schema was requested, whether it is wrapped, and the
+        literals a reply cut off once decided is completed from (None: the reply is whole)."""
         runnable: Runnable[LanguageModelInput, BaseMessage] = self._provider.model
         kwargs: dict[str, Any] = {"temperature": temperature}
         if seed is not None:
@@ -191,9 +193,18 @@ class LLMClient:
         # tools: with tools bound the schema is left out and the caller parses the content itself.
         use_schema = answer_schema is not None and self.supports_json_schema and not use_tools
         wrapped = False
-        enum = string_enum(answer_schema) if use_schema and answer_schema is not None else None
-        if enum is not None and self._provider.exact_enum_grammar:
-            kwargs["extra_body"] = {"grammar": enum_grammar(enum)}
+        completing: list[str] | None = None
+        literals = enum_literals(answer_schema) if use_schema and answer_schema is not None else None
+        if literals is not None and self._provider.exact_enum_grammar:
+            kwargs["extra_body"] = {"grammar": literal_grammar(literals)}
+            # Under the grammar a reply is decided once its prefix is one value's alone: every later token is
+            # forced, yet each costs llama.cpp a full forward pass. A token is at least one character, so
+            # that many tokens always decide; the chat() caller gets the value completed (identical answers
+            # for the same seed, measured: docs/performance.md).
+            decided = decided_after(literals)
+            if decided is not None and (max_tokens is None or decided < max_tokens):
+                kwargs["max_tokens"] = decided
+                completing = literals
         elif use_schema and answer_schema is not None:
             schema = answer_schema
             if self._provider.wrap_schema and not _is_object_schema(answer_schema):
@@ -209,7 +220,7 @@ class LLMClient:
                 "type": "json_schema",
                 "json_schema": {"name": "answer", "strict": True, "schema": schema},
             }
-        return runnable, kwargs, use_schema, wrapped
+        return runnable, kwargs, use_schema, wrapped, completing
 
     def _to_reply(
         self,
@@ -327,7 +338,8 @@ class LLMClient:
         """
         lc_messages = to_langchain(messages)
         as_tool_call = bool(tools) and not self.supports_tools and self.supports_json_schema
-        runnable, kwargs, use_schema, wrapped = self._prepare(answer_schema, tools, temperature, seed, max_tokens)
+        runnable, kwargs, use_schema, wrapped, completing = self._prepare(
+            answer_schema, tools, temperature, seed, max_tokens)
         metadata: dict[str, Any] = {TRIAL_METADATA_KEY: trial}
         if call_index is not None:
             metadata[CALL_METADATA_KEY] = call_index
@@ -354,6 +366,10 @@ class LLMClient:
                         as_tool_call=as_tool_call,
                         call_id=f"call-t{trial}-{call_index if call_index is not None else 'x'}",
                     )
+                    if completing is not None and reply.finish_reason == "length":
+                        whole = completed(reply.content, completing)
+                        if whole is not None:  # else passed on as it is: the strategy re-asks
+                            reply = dataclasses.replace(reply, content=whole, finish_reason="stop")
                 except GeniusError:
                     raise  # ours (e.g. ScriptExhausted): already clear, never retried
                 except openai.LengthFinishReasonError as exc:

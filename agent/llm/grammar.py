@@ -24,6 +24,42 @@ def string_enum(schema: dict[str, Any]) -> list[str] | None:
     return [str(v) for v in values] if all(isinstance(v, str) for v in values) else None
 
 
+def enum_literals(schema: dict[str, Any]) -> list[str] | None:
+    """The JSON texts of ``schema``'s values (``"conv3x3"``, ``128``) when it asks for exactly one string or
+    one integer out of a list, else None."""
+    values = schema.get("enum")
+    if schema.get("type") not in ("string", "integer") or not isinstance(values, list) or not values:
+        return None
+    if set(schema) - {"type", "enum", "description", "title"}:
+        return None
+    kind = str if schema["type"] == "string" else int
+    if not all(isinstance(v, kind) and not isinstance(v, bool) for v in values):
+        return None
+    return [json.dumps(v, ensure_ascii=False) for v in values]
+
+
+def decided_after(literals: list[str]) -> int | None:
+    """How many characters of a reply under :func:`literal_grammar` (``literals``) name its value for certain:
+    the longest of the values' shortest prefixes that no other value shares. None where that cannot be read
+    from a prefix: one literal is a prefix of another (only the reply's end tells them apart), or a literal
+    is not ASCII (a token may then carry part of a character)."""
+    if not literals or not all(text.isascii() for text in literals):
+        return None
+    longest = 0
+    for text in literals:
+        if any(other != text and other.startswith(text) for other in literals):
+            return None
+        longest = max(longest, next(k for k in range(1, len(text) + 1)
+                                    if sum(other.startswith(text[:k]) for other in literals) == 1))
+    return longest
+
+
+def completed(reply: str, literals: list[str]) -> str | None:
+    """The one literal that ``reply`` (cut off after :func:`decided_after` tokens) begins, else None."""
+    matches = [text for text in literals if reply and text.startswith(reply)]
+    return matches[0] if len(matches) == 1 else None
+
+
 def _gbnf_literal(text: str) -> str:
     """``text`` as a GBNF string literal."""
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
@@ -36,15 +72,23 @@ def enum_grammar(values: list[str]) -> str:
     same way."""
     if not values:
         raise ValueError("enum_grammar needs at least one value")
-    return "root ::= " + " | ".join(_gbnf_literal(json.dumps(v, ensure_ascii=False)) for v in values)
+    return literal_grammar([json.dumps(v, ensure_ascii=False) for v in values])
+
+
+def literal_grammar(literals: list[str]) -> str:
+    """A GBNF grammar whose only sentences are ``literals`` (JSON texts, :func:`enum_literals`), with no
+    whitespace around them."""
+    if not literals:
+        raise ValueError("literal_grammar needs at least one literal")
+    return "root ::= " + " | ".join(_gbnf_literal(text) for text in literals)
 
 
 def embedded_answer_format(schema: dict[str, Any]) -> dict[str, Any]:
     """The request fields that constrain an answer to ``schema`` on our llama.cpp server, as the client sends
     them there: an exact grammar for one string out of a list, else the strict ``json_schema`` format (for the
     scripts in benchmarks/ that talk to the server directly)."""
-    values = string_enum(schema)
-    if values is not None:
-        return {"grammar": enum_grammar(values)}
+    literals = enum_literals(schema)
+    if literals is not None:
+        return {"grammar": literal_grammar(literals)}
     return {"response_format": {"type": "json_schema", "json_schema": {"name": "answer", "strict": True,
                                                                        "schema": schema}}}
