@@ -191,9 +191,9 @@ async def test_a_llama_cpp_server_with_a_small_model_gets_the_embedded_models_he
     # a 1.5B model (meta.n_params) is asked one position at a time, as the embedded model is; told off, it is not.
     from tests.fake_openai_server import FakeOpenAIServer, reply
 
-    def first_option(body: dict) -> str:  # every question is one value out of a list, under its schema
-        schema = body["response_format"]["json_schema"]["schema"]
-        return json.dumps(schema["enum"][0])
+    def first_option(body: dict) -> str:  # every question is one value out of a list, under its exact grammar
+        first = body["grammar"].removeprefix("root ::= ").split(" | ")[0]
+        return str(json.loads(first))  # the GBNF literal of a width is its JSON text: "64" -> 64
 
     with FakeOpenAIServer(owned_by="llamacpp", n_params=1_543_714_304, default=reply(first_option)) as server:
         state = await start_run(cfg(space="channel_resnet", mode="agent", trials=1, iterations=2, seed=4,
@@ -204,6 +204,8 @@ async def test_a_llama_cpp_server_with_a_small_model_gets_the_embedded_models_he
         assert len(server.completions) == 2 * positions
         assert all("tools" not in r.body and "alone" in r.body["messages"][-1]["content"]
                    for r in server.completions if r.body is not None)
+        # and each answer is stopped once decided: 2 characters tell 64, 128, 192 and 256 apart
+        assert {r.body["max_completion_tokens"] for r in server.completions if r.body is not None} <= {1, 2}
 
         with pytest.raises(UserError, match="--model-help on"):  # told off: no tools, no schema... refused
             await start_run(cfg(space="channel_resnet", mode="agent", llm="openai:qwen", base_url=server.base_url,

@@ -92,3 +92,11 @@ def embedded_answer_format(schema: dict[str, Any]) -> dict[str, Any]:
         return {"grammar": literal_grammar(literals)}
     return {"response_format": {"type": "json_schema", "json_schema": {"name": "answer", "strict": True,
                                                                        "schema": schema}}}
+
+
+def embedded_answer_request(schema: dict[str, Any], max_tokens: int, *, whole: bool = False) -> dict[str, Any]:
+    """:func:`embedded_answer_format` and the ``max_tokens`` the client sends with it: the tokens that decide
+    a one-value answer (:func:`decided_after`), unless ``whole`` asks for the answer to its end."""
+    literals = enum_literals(schema)
+    decided = decided_after(literals) if literals is not None and not whole else None
+    return {**embedded_answer_format(schema), "max_tokens": min(max_tokens, decided or max_tokens)}
