@@ -27,8 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agent.engine.strategies.position_questions import read_choice
 from agent.llm.bundled import ensure_bundled
 from agent.llm.embedded import get_server
-from agent.llm.grammar import enum_grammar, string_enum
+from agent.llm.grammar import enum_literals, literal_grammar
 from storage.runs import read_run
+
+
+def _one_string(schema: dict) -> bool:
+    """Whether ``schema`` asks for one string out of a list."""
+    return schema.get("type") == "string" and enum_literals(schema) is not None
 
 
 async def main() -> None:
@@ -41,14 +46,14 @@ async def main() -> None:
     args = ap.parse_args()
     asked = [e.payload["request"] for e in await read_run(args.run_id, db=args.db)
              if e.type == "effect.requested" and e.payload["kind"] == "llm"
-             and string_enum(e.payload["request"].get("answer_schema") or {}) is not None][:args.questions]
+             and _one_string(e.payload["request"].get("answer_schema") or {})][:args.questions]
     if not asked:
         raise SystemExit(f"run {args.run_id} has no recorded question answered by one string out of a list")
     url = f"{get_server(ensure_bundled(args.model), 1).base_url}/chat/completions"
     ways = {
         "json_schema": lambda schema: {"response_format": {"type": "json_schema", "json_schema": {
             "name": "answer", "strict": True, "schema": schema}}},
-        "exact grammar": lambda schema: {"grammar": enum_grammar(string_enum(schema) or [])},
+        "exact grammar": lambda schema: {"grammar": literal_grammar(enum_literals(schema) or [])},
     }
     async with httpx.AsyncClient(timeout=600) as http:
         for way, answer_format in ways.items():

@@ -169,16 +169,15 @@ async def test_one_string_answer_goes_to_llama_cpp_as_an_exact_grammar(server: F
     assert body is not None and "grammar" not in body and "response_format" in body
 
 
-def test_string_enum_grammar_matches_only_json_strings() -> None:
-    from agent.llm.grammar import enum_grammar, string_enum
+def test_enum_grammar_matches_only_the_values_json_texts() -> None:
+    from agent.llm.grammar import enum_literals, literal_grammar
 
-    assert string_enum({"type": "string", "enum": ["a", "b"]}) == ["a", "b"]
-    assert string_enum({"type": "integer", "enum": [1, 2]}) is None
-    assert string_enum({"type": "string", "enum": ["a"], "minLength": 1}) is None  # more than a choice
-    assert string_enum({"type": "string"}) is None
-    assert enum_grammar(["skip"]) == 'root ::= "\\"skip\\""'
+    assert enum_literals({"type": "string", "enum": ["a", "b"]}) == ['"a"', '"b"']
+    assert enum_literals({"type": "string", "enum": ["a"], "minLength": 1}) is None  # more than a choice
+    assert enum_literals({"type": "string"}) is None
+    assert literal_grammar(['"skip"']) == 'root ::= "\\"skip\\""'
     with pytest.raises(ValueError):
-        enum_grammar([])
+        literal_grammar([])
     # what the scripts in benchmarks/ send the embedded server directly: the same choice as the client's
     from agent.llm.grammar import embedded_answer_format
 
