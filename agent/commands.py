@@ -270,15 +270,27 @@ async def cmd_spaces(args: argparse.Namespace) -> int:
 
 
 async def cmd_build_llama_server(args: argparse.Namespace) -> int:
-    from agent.llm.native_server import build, find_build
+    from agent.llm.native_server import build, find_build, reason_not_to_build
 
     if args.jobs is not None and args.jobs < 1:
         raise UserError("--jobs must be at least 1")
+    if args.if_useful:
+        reason = reason_not_to_build()
+        if reason is not None:
+            print(f"nothing to build: {reason}")
+            return 0
     existing = find_build()
     if existing is not None:
         print(f"the build of {existing.manifest.get('built_at', '?')} at {existing.binary} serves until the new one "
               "is done")
-    await asyncio.to_thread(build, jobs=args.jobs)
+    try:
+        await asyncio.to_thread(build, jobs=args.jobs)
+    except UserError as exc:
+        if not args.if_useful:
+            raise
+        # --if-useful sits in the README's install line before the search: a build that fails must not stop the
+        # search, which then runs on the in-process wheel as it would have without the build.
+        print(f"not built: {exc}; the embedded model runs on the in-process wheel", file=sys.stderr)
     return 0
 
 

@@ -177,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="compile llama.cpp's server for this CPU (minutes, once); the embedded model then runs on "
                             "it, reading prompts faster where the cores have more than AVX2")
     p.add_argument("--jobs", type=int, default=None, help="parallel compile jobs (default: the CPU count)")
+    p.add_argument("--if-useful", action="store_true",
+                   help="build only where it pays: the cores have AVX-512 and nothing is built for them yet; where "
+                        "it cannot build (no cmake or compiler, no PyPI, a compile error), say why and exit 0, and "
+                        "the embedded model stays on the in-process wheel")
     return parser
 
 

@@ -28,6 +28,7 @@ from agent.llm.native_server import (
     cpu_signature,
     find_build,
     native_root,
+    reason_not_to_build,
 )
 from tests.test_llm_embedded import requires_smollm2
 from tools.errors import UserError
@@ -56,6 +57,16 @@ def _gone(pid: int, within_s: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def _tools_on_path(tmp_path: Path) -> Path:
+    """A PATH holding stand-ins for cmake and a C++ compiler, so that a build gets as far as fetching its source."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("cmake", "c++"):
+        (tools / name).write_text("#!/bin/sh\nexit 0\n")
+        (tools / name).chmod(0o755)
+    return tools
 
 
 @pytest.fixture
@@ -210,12 +221,7 @@ def test_building_without_cmake_names_the_remedy(tmp_path: Path, monkeypatch: py
 
 def test_a_build_whose_source_cannot_be_fetched_says_so_and_installs_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    for name in ("cmake", "c++"):  # present, so that the build gets as far as fetching its source
-        (tools / name).write_text("#!/bin/sh\nexit 0\n")
-        (tools / name).chmod(0o755)
-    monkeypatch.setenv("PATH", str(tools))
+    monkeypatch.setenv("PATH", str(_tools_on_path(tmp_path)))
     # pip with no index at all: the fetch fails as it does on a machine cut off from PyPI
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("PIP_NO_INDEX", "1")
@@ -227,6 +233,55 @@ def test_a_build_whose_source_cannot_be_fetched_says_so_and_installs_nothing(
     assert str(root) in message, "the message names the build's log"
     assert [p.name for p in root.iterdir()] == [f"build-{cpu_signature()}.log"], "only the log is left"
     assert find_build(root) is None
+
+
+def test_a_build_is_worth_making_only_on_avx512_cores_with_none_yet_and_the_tools_to_make_it(
+        cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(_tools_on_path(tmp_path)))
+    assert reason_not_to_build(would_help=True) is None
+    assert "no AVX-512" in (reason_not_to_build(would_help=False) or "")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert "pip install cmake" in (reason_not_to_build(would_help=True) or "")
+    binary = _install_fake_build(cache)
+    for would_help in (True, False):  # a build for this CPU is never made twice by --if-useful
+        assert str(binary) in (reason_not_to_build(would_help=would_help) or "")
+
+
+def _build_if_useful(cache: Path, path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PATH": str(path), "PIP_CONFIG_FILE": os.devnull,
+           "PIP_NO_INDEX": "1"}
+    return subprocess.run([sys.executable, "run_agent.py", "build-llama-server", "--if-useful"], cwd=ROOT,
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_build_if_useful_leaves_an_existing_build_alone(cache: Path, tmp_path: Path) -> None:
+    binary = _install_fake_build(cache)
+    before = binary.read_bytes(), binary.stat().st_mtime_ns
+    done = _build_if_useful(cache, _tools_on_path(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("nothing to build:") and str(binary) in done.stdout
+    assert (binary.read_bytes(), binary.stat().st_mtime_ns) == before
+
+
+def test_build_if_useful_that_cannot_build_says_why_and_lets_the_search_go_on(cache: Path, tmp_path: Path) -> None:
+    # cmake and a compiler are "here", PyPI is not: on AVX-512 cores the build is tried and fails at the fetch; on
+    # others it is not tried. Either way the exit status is 0, so the README's install line goes on to the search.
+    done = _build_if_useful(cache, _tools_on_path(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    if build_would_help():
+        assert "not built: fetching the source with pip failed" in done.stderr
+        assert "runs on the in-process wheel" in done.stderr
+    else:
+        assert "nothing to build: these cores have no AVX-512" in done.stdout
+    assert find_build() is None
+    # without the flag the same failure is an error, exit status 2, as before
+    if build_would_help():
+        env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PATH": str(tmp_path / "bin"),
+               "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1"}
+        plain = subprocess.run([sys.executable, "run_agent.py", "build-llama-server"], cwd=ROOT, capture_output=True,
+                               text=True, env=env, timeout=300)
+        assert plain.returncode == 2 and "fetching the source with pip failed" in plain.stderr
 
 
 @pytest.mark.embedded

