@@ -3,7 +3,8 @@
 It takes llama-server's command line, answers ``/health`` with 503 while it "loads" and 200 after, ``/v1/models``
 as llama.cpp does (owned_by "llamacpp"), and ``/v1/chat/completions`` with ``$FAKE_LLAMA_REPLY``. It writes its
 pid to ``$FAKE_LLAMA_PIDFILE`` and its argv (JSON) to ``$FAKE_LLAMA_ARGV``; ``$FAKE_LLAMA_EXIT`` makes it fail
-while loading, as a binary that cannot read its model does.
+while loading, as a binary that cannot read its model does, and ``$FAKE_LLAMA_CRASH`` die at its first prompt, as
+one whose kernels crash on the CPU does.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def main(argv: list[str]) -> int:
 
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if os.environ.get("FAKE_LLAMA_CRASH"):
+                print("Segmentation fault", file=sys.stderr, flush=True)
+                os._exit(139)  # what a shell reports for a server killed by SIGSEGV
             self._send(200, {
                 "id": "c", "object": "chat.completion", "created": int(time.time()), "model": "m",
                 "choices": [{"index": 0, "finish_reason": "stop",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +21,7 @@ import pytest
 from agent.llm import LLMClient, LLMSettings, embedded, parse_llm_spec
 from agent.llm.native_server import (
     BINARY_NAME,
+    CMAKE_ARGS,
     MANIFEST_NAME,
     SOURCE_VERSION,
     NativeProcess,
@@ -30,6 +33,7 @@ from agent.llm.native_server import (
     native_root,
     reason_not_to_build,
 )
+from agent.llm.native_server import _check_serves as check_serves
 from tests.test_llm_embedded import requires_smollm2
 from tools.errors import UserError
 
@@ -44,7 +48,16 @@ def _install_fake_build(cache: Path) -> Path:
     binary.write_text(f"#!{sys.executable}\n{FAKE.read_text()}")
     binary.chmod(0o755)
     (folder / MANIFEST_NAME).write_text(json.dumps({"cpu_signature": cpu_signature(),
-                                                    "source_version": SOURCE_VERSION}))
+                                                    "source_version": SOURCE_VERSION,
+                                                    "cmake_args": list(CMAKE_ARGS)}))
+    return binary
+
+
+def _fake_binary(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    binary = folder / BINARY_NAME
+    binary.write_text(f"#!{sys.executable}\n{FAKE.read_text()}")
+    binary.chmod(0o755)
     return binary
 
 
@@ -93,7 +106,11 @@ def test_a_build_serves_only_the_cpu_it_was_built_for(cache: Path) -> None:
     assert find_build() is None, "a build for another CPU must not run here (SIGILL)"
     manifest.write_text("{not json")
     assert find_build() is None
-    manifest.write_text(json.dumps({"cpu_signature": cpu_signature()}))
+    manifest.write_text(json.dumps({"cpu_signature": cpu_signature(), "cmake_args": list(CMAKE_ARGS)}))
+    assert find_build() is not None
+    manifest.write_text(json.dumps({"cpu_signature": cpu_signature(), "cmake_args": list(CMAKE_ARGS[:2])}))
+    assert find_build() is None, "a build made by another recipe (e.g. with the AMX kernels) is not used"
+    manifest.write_text(json.dumps({"cpu_signature": cpu_signature(), "cmake_args": list(CMAKE_ARGS)}))
     binary.chmod(0o644)
     assert find_build() is None, "a binary that cannot be executed is no build"
 
@@ -245,6 +262,51 @@ def test_a_build_is_worth_making_only_on_avx512_cores_with_none_yet_and_the_tool
     binary = _install_fake_build(cache)
     for would_help in (True, False):  # a build for this CPU is never made twice by --if-useful
         assert str(binary) in (reason_not_to_build(would_help=would_help) or "")
+
+
+def test_on_x86_the_build_leaves_out_the_amx_kernels_that_crash_this_llama_cpp() -> None:
+    flags = [arg for arg in CMAKE_ARGS if arg.startswith(("-DCMAKE_C_FLAGS=", "-DCMAKE_CXX_FLAGS="))]
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        assert flags == [], "GCC on other machines knows no -mno-amx-* flags"
+        return
+    assert len(flags) == 2
+    for arg in flags:
+        assert set(arg.split("=", 1)[1].split()) == {"-mno-amx-tile", "-mno-amx-int8", "-mno-amx-bf16"}
+    if shutil.which("g++") is not None:  # with them, -march=native defines no AMX macro, whatever this CPU has
+        macros = subprocess.run(["g++", "-march=native", *flags[1].split("=", 1)[1].split(), "-dM", "-E", "-x",
+                                 "c++", os.devnull], capture_output=True, text=True, check=True).stdout
+        assert "__AMX_INT8__" not in macros and "__AMX_TILE__" not in macros
+
+
+def _check(binary: Path, log_path: Path) -> list[str]:
+    said: list[str] = []
+    with log_path.open("w") as log:
+        check_serves(binary, 1, log, log_path, said.append)
+    return said
+
+
+@pytest.mark.embedded
+@requires_smollm2
+def test_a_build_is_installed_only_once_it_has_loaded_a_model_and_answered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the real cache: the check takes the installed embedded model from where the search takes it
+    binary = _fake_binary(tmp_path / "build" / "bin")
+    log_path = tmp_path / "build.log"
+    said = _check(binary, log_path)
+    assert any("checking that it loads" in line for line in said)
+    assert "--- server-" in log_path.read_text(), "the server's output is kept in the build log"
+
+    monkeypatch.setenv("FAKE_LLAMA_CRASH", "1")  # compiles, loads, then dies at its first prompt (AMX, SIGSEGV)
+    with pytest.raises(UserError) as caught:
+        _check(binary, log_path)
+    message = str(caught.value)
+    assert "does not serve" in message and "exit status 139" in message and "answering a first prompt" in message
+    assert str(log_path) in message and "Segmentation fault" in log_path.read_text()
+
+    monkeypatch.delenv("FAKE_LLAMA_CRASH")
+    monkeypatch.setenv("FAKE_LLAMA_EXIT", "1")
+    with pytest.raises(UserError, match=r"stopped while loading the model: .*failed to read the model"):
+        _check(binary, log_path)
 
 
 def _build_if_useful(cache: Path, path: Path) -> subprocess.CompletedProcess[str]:

@@ -36,8 +36,16 @@ from tools.errors import GeniusError, UserError
 SOURCE_PACKAGE = "llama-cpp-python"
 SOURCE_VERSION = "0.3.36"
 SOURCE_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
+# llama.cpp's AMX kernels, which -march=native turns on for Intel cores with AMX, crash this pinned version on some
+# of those machines: SIGSEGV at the first tile-config load (ldtilecfg in ggml_backend_amx_mul_mat) while the model
+# warms up. Seen here on a virtual Xeon with amx_tile (Linux 6.18), where a plain C program's AMX tiles work; it is
+# llama.cpp issue #20824, with an open fix in #26954 (the tile config optimised away, the permission asked on one
+# thread only). The wheel has no AMX code either, so leaving it out loses nothing against it; AVX-512 stays.
+_NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+_X86 = platform.machine().lower() in ("x86_64", "amd64")
 # For the machine, static (one self-contained file), and nothing that reaches the network at build or run time.
-CMAKE_ARGS = (
+# A build records these in its manifest, and one made with others is not used (find_build): the recipe changed.
+CMAKE_ARGS: tuple[str, ...] = (
     "-DCMAKE_BUILD_TYPE=Release",
     "-DGGML_NATIVE=ON",
     "-DBUILD_SHARED_LIBS=OFF",
@@ -48,6 +56,7 @@ CMAKE_ARGS = (
     "-DLLAMA_OPENSSL=OFF",
     "-DLLAMA_BUILD_UI=OFF",
     "-DLLAMA_USE_PREBUILT_UI=OFF",
+    *((f"-DCMAKE_C_FLAGS={_NO_AMX}", f"-DCMAKE_CXX_FLAGS={_NO_AMX}") if _X86 else ()),
 )
 BINARY_NAME = "llama-server"
 MANIFEST_NAME = "manifest.json"
@@ -117,6 +126,8 @@ def find_build(root: Path | None = None) -> NativeBuild | None:
         return None
     if manifest.get("cpu_signature") != signature or not os.access(binary, os.X_OK):
         return None
+    if manifest.get("cmake_args") != list(CMAKE_ARGS):
+        return None  # made by another recipe (an AMX build that may crash): build-llama-server makes this one
     return NativeBuild(binary, manifest)
 
 
@@ -176,6 +187,7 @@ def build(*, jobs: int | None = None, root: Path | None = None,
     """Fetch the pinned llama.cpp source through pip, compile llama-server for this CPU, install it under ``root``.
 
     Minutes of compilation (5 on 2 Zen 4 cores); the source and build tree are removed afterwards, the log is kept.
+    The new binary must load an installed embedded model and answer a prompt before it is installed.
     """
     missing = _missing_tools()
     if missing is not None:
@@ -211,6 +223,7 @@ def build(*, jobs: int | None = None, root: Path | None = None,
         if version.returncode != 0:  # e.g. SIGILL: the compiler chose instructions this CPU lacks
             raise UserError(f"the built llama-server does not run here (exit status {version.returncode}); "
                             f"see {log_path}")
+        _check_serves(built, jobs, log, log_path, say)
         staged = work / "install"
         staged.mkdir()
         shutil.copy2(built, staged / BINARY_NAME)
@@ -229,6 +242,67 @@ def build(*, jobs: int | None = None, root: Path | None = None,
     say(f"built {found.binary} in {manifest['build_s']:.0f} s; the embedded model now runs on it "
         f"(--embedded-runtime wheel runs the in-process one)")
     return found
+
+
+# A prompt long enough to be read as one batch through the matrix kernels, as the search's questions are.
+_CHECK_PROMPT = "Name one width per stage of a residual network, choosing from: " + ", ".join(
+    str(16 * i) for i in range(1, 65))
+
+
+def _check_model() -> Path | None:
+    """An installed embedded model to check a build with (the default first), or None where none is installed."""
+    from agent.llm.bundled import BUNDLED_MODELS, ensure_model
+    from agent.llm.errors import ModelPackageMissing
+
+    for model in BUNDLED_MODELS.values():
+        try:
+            return ensure_model(model)
+        except ModelPackageMissing:
+            continue
+    return None
+
+
+def _serving_failure(binary: Path, model: Path, threads: int) -> str | None:
+    """Why ``binary`` fails to load ``model``, read a prompt and answer it, or None where it does all three."""
+    try:
+        running = start(NativeBuild(binary, {}), model, slots=1, ctx_per_slot=2048, threads=threads)
+    except NativeServerError:
+        logs = sorted(binary.parent.glob("server-*.log"), key=lambda p: p.stat().st_mtime)
+        return "it stopped while loading the model" + (f": {_log_tail(logs[-1], 3)}" if logs else "")
+    try:
+        body = json.dumps({"messages": [{"role": "user", "content": _CHECK_PROMPT}], "max_tokens": 4}).encode()
+        request = urllib.request.Request(f"{running.base_url}/chat/completions", data=body,
+                                         headers={"Content-Type": "application/json"})
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with direct.open(request, timeout=LOAD_TIMEOUT_S) as reply:
+                json.loads(reply.read())
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError) as exc:
+            try:
+                code = running.process.wait(5)  # the watchdog shell exits with the server's status
+            except subprocess.TimeoutExpired:
+                code = None
+            stopped = f"it stopped (exit status {code})" if code is not None else f"it did not answer ({exc})"
+            return f"{stopped} while answering a first prompt: {_log_tail(running.log_path, 3)}"
+        return None
+    finally:
+        running.stop()
+
+
+def _check_serves(binary: Path, jobs: int, log: IO[str], log_path: Path, say: Callable[[str], None]) -> None:
+    """Refuse a build that compiles yet crashes on this CPU (as the AMX kernels did) before it is installed."""
+    model = _check_model()
+    if model is None:
+        say("not checked against a model: none is installed (pip install -e '.[embedded]' installs the default)")
+        return
+    say(f"checking that it loads {model.name} and answers a prompt")
+    failure = _serving_failure(binary, model, jobs)
+    for server_log in sorted(binary.parent.glob("server-*.log")):  # the build tree goes; its output stays here
+        log.write(f"--- {server_log.name}\n{server_log.read_text(errors='replace')}")
+    log.flush()
+    if failure is not None:
+        raise UserError(f"the built llama-server does not serve {model.name} on this CPU: {failure}; nothing was "
+                        f"installed, and its output is at the end of {log_path}")
 
 
 # ---------------------------------------------------------------------------------------------------- running
