@@ -31,6 +31,7 @@ from agent.llm.native_server import (
     cpu_signature,
     find_build,
     native_root,
+    outdated_build,
     reason_not_to_build,
 )
 from agent.llm.native_server import _check_serves as check_serves
@@ -108,8 +109,15 @@ def test_a_build_serves_only_the_cpu_it_was_built_for(cache: Path) -> None:
     assert find_build() is None
     manifest.write_text(json.dumps({"cpu_signature": cpu_signature(), "cmake_args": list(CMAKE_ARGS)}))
     assert find_build() is not None
+    assert outdated_build() is None
     manifest.write_text(json.dumps({"cpu_signature": cpu_signature(), "cmake_args": list(CMAKE_ARGS[:2])}))
     assert find_build() is None, "a build made by another recipe (e.g. with the AMX kernels) is not used"
+    old = outdated_build()
+    assert old is not None and old.binary == binary
+    with pytest.raises(UserError) as caught:  # and asking for it says why it is not used, and what to run
+        embedded.resolve_runtime("native")
+    assert str(binary) in str(caught.value) and "earlier recipe" in str(caught.value)
+    assert "python run_agent.py build-llama-server" in str(caught.value)
     manifest.write_text(json.dumps({"cpu_signature": cpu_signature(), "cmake_args": list(CMAKE_ARGS)}))
     binary.chmod(0o644)
     assert find_build() is None, "a binary that cannot be executed is no build"

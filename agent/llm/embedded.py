@@ -100,8 +100,7 @@ def resolve_runtime(runtime: str) -> native_server.NativeBuild | None:
         return None
     build = native_server.find_build()
     if build is None and runtime == "native":
-        raise UserError("no llama-server is built for this CPU; build one with: python run_agent.py "
-                        "build-llama-server (or use --embedded-runtime wheel)")
+        raise UserError(f"{native_server.no_build_message()} (or use --embedded-runtime wheel)")
     return build
 
 

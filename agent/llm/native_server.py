@@ -115,8 +115,7 @@ class NativeBuild:
                 f"{self.manifest.get('source_version', '?')})")
 
 
-def find_build(root: Path | None = None) -> NativeBuild | None:
-    """The build for this CPU under ``root`` (default :func:`native_root`), or None."""
+def _build_for_this_cpu(root: Path | None) -> NativeBuild | None:
     signature = cpu_signature()
     folder = (root or native_root()) / signature
     binary = folder / BINARY_NAME
@@ -126,9 +125,29 @@ def find_build(root: Path | None = None) -> NativeBuild | None:
         return None
     if manifest.get("cpu_signature") != signature or not os.access(binary, os.X_OK):
         return None
-    if manifest.get("cmake_args") != list(CMAKE_ARGS):
-        return None  # made by another recipe (an AMX build that may crash): build-llama-server makes this one
     return NativeBuild(binary, manifest)
+
+
+def find_build(root: Path | None = None) -> NativeBuild | None:
+    """The build for this CPU under ``root`` (default :func:`native_root`), or None."""
+    found = _build_for_this_cpu(root)
+    if found is None or found.manifest.get("cmake_args") != list(CMAKE_ARGS):
+        return None  # made by another recipe (an AMX build that may crash): build-llama-server makes this one
+    return found
+
+
+def outdated_build(root: Path | None = None) -> NativeBuild | None:
+    """A build for this CPU made with other CMake arguments than today's, which is no longer used, or None."""
+    found = _build_for_this_cpu(root)
+    return found if found is not None and find_build(root) is None else None
+
+
+def no_build_message() -> str:
+    """What to say where no usable build serves this CPU: which command makes one, and why an old one is unused."""
+    old = outdated_build()
+    why = (f"; the one at {old.binary} was made by an earlier recipe (with llama.cpp's AMX kernels, which crash on "
+           "some Intel cores) and is no longer used" if old is not None else "")
+    return f"no llama-server is built for this CPU{why}; build one with: python run_agent.py build-llama-server"
 
 
 # ---------------------------------------------------------------------------------------------------- building
