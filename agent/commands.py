@@ -146,14 +146,11 @@ async def cmd_search(args: argparse.Namespace) -> int:
                                                  on_run_id=started)
     _print_result(args, state, time.monotonic() - began)
     if not args.json and state.config.get("embedded_server") and state.config.get("embedded_runtime") == "auto":
-        from agent.llm.native_server import build_would_help, find_build, outdated_build
+        from agent.llm.native_server import build_would_help, find_build, no_build_message
 
         if find_build() is None and build_would_help():
-            old = outdated_build()
-            unused = f" (the build at {old.binary} is from an earlier recipe and unused)" if old is not None else ""
-            print("these cores have AVX-512, for which the in-process llama.cpp is not built: python run_agent.py "
-                  "build-llama-server compiles one for them once (minutes), and later runs read prompts "
-                  f"faster{unused}")
+            print(f"these cores have AVX-512, which the in-process llama.cpp leaves unused: {no_build_message()} "
+                  "(once, minutes), and later runs read prompts faster")
     return _interrupted_exit(args, state)
 
 

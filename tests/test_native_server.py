@@ -44,10 +44,7 @@ FAKE = Path(__file__).with_name("fake_llama_server.py")
 
 def _install_fake_build(cache: Path) -> Path:
     folder = cache / "genius" / "llama-server" / cpu_signature()
-    folder.mkdir(parents=True)
-    binary = folder / BINARY_NAME
-    binary.write_text(f"#!{sys.executable}\n{FAKE.read_text()}")
-    binary.chmod(0o755)
+    binary = _fake_binary(folder)
     (folder / MANIFEST_NAME).write_text(json.dumps({"cpu_signature": cpu_signature(),
                                                     "source_version": SOURCE_VERSION,
                                                     "cmake_args": list(CMAKE_ARGS)}))

@@ -128,18 +128,21 @@ def _build_for_this_cpu(root: Path | None) -> NativeBuild | None:
     return NativeBuild(binary, manifest)
 
 
+def _current_recipe(build_: NativeBuild) -> bool:
+    return build_.manifest.get("cmake_args") == list(CMAKE_ARGS)
+
+
 def find_build(root: Path | None = None) -> NativeBuild | None:
     """The build for this CPU under ``root`` (default :func:`native_root`), or None."""
     found = _build_for_this_cpu(root)
-    if found is None or found.manifest.get("cmake_args") != list(CMAKE_ARGS):
-        return None  # made by another recipe (an AMX build that may crash): build-llama-server makes this one
-    return found
+    # one made by another recipe (an AMX build that may crash) is not used: build-llama-server replaces it
+    return found if found is not None and _current_recipe(found) else None
 
 
 def outdated_build(root: Path | None = None) -> NativeBuild | None:
     """A build for this CPU made with other CMake arguments than today's, which is no longer used, or None."""
     found = _build_for_this_cpu(root)
-    return found if found is not None and find_build(root) is None else None
+    return found if found is not None and not _current_recipe(found) else None
 
 
 def no_build_message() -> str:
