@@ -34,6 +34,7 @@ from agent.llm.native_server import (
     outdated_build,
     reason_not_to_build,
 )
+from agent.llm.native_server import _check_model as check_model
 from agent.llm.native_server import _check_serves as check_serves
 from tests.test_llm_embedded import requires_smollm2
 from tools.errors import UserError
@@ -286,7 +287,7 @@ def test_on_x86_the_build_leaves_out_the_amx_kernels_that_crash_this_llama_cpp()
 def _check(binary: Path, log_path: Path) -> list[str]:
     said: list[str] = []
     with log_path.open("w") as log:
-        check_serves(binary, 1, log, log_path, said.append)
+        check_serves(binary, check_model(), 1, log, log_path, said.append)
     return said
 
 
@@ -312,6 +313,31 @@ def test_a_build_is_installed_only_once_it_has_loaded_a_model_and_answered(
     monkeypatch.setenv("FAKE_LLAMA_EXIT", "1")
     with pytest.raises(UserError, match=r"stopped while loading the model: .*failed to read the model"):
         _check(binary, log_path)
+
+
+def test_a_broken_model_install_stops_a_build_before_it_compiles_and_names_the_reinstall(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.llm import bundled
+    from tests.test_llm_bundled import fake_model
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", str(_tools_on_path(tmp_path)))
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # were the source fetched first, this would fail at the fetch instead
+    broken = fake_model(name="broken", sha256="0" * 64)
+    monkeypatch.setattr(bundled, "BUNDLED_MODELS", {"broken": broken})
+    root = tmp_path / "root"
+    with pytest.raises(UserError) as caught:  # a UserError: --if-useful reports it and the README's line goes on
+        build(root=root, say=lambda _: None)
+    assert "--force-reinstall" in str(caught.value) and "fetching" not in str(caught.value)
+    assert find_build(root) is None
+
+    # a broken model is skipped where another installed one can check the build
+    healthy = fake_model(name="healthy")
+    monkeypatch.setattr(bundled, "BUNDLED_MODELS", {"broken": broken, "healthy": healthy})
+    assert check_model() == bundled.ensure_model(healthy)
+    monkeypatch.setattr(bundled, "BUNDLED_MODELS", {})
+    assert check_model() is None, "with none installed the build is installed unchecked, and says so"
 
 
 def _build_if_useful(cache: Path, path: Path) -> subprocess.CompletedProcess[str]:

@@ -216,6 +216,7 @@ def build(*, jobs: int | None = None, root: Path | None = None,
         raise UserError(missing)
     cmake = shutil.which("cmake")
     assert cmake is not None
+    check_model = _check_model()  # before minutes of compiling: a broken model install is reported in seconds
     root = root or native_root()
     signature = cpu_signature()
     final = root / signature
@@ -245,7 +246,7 @@ def build(*, jobs: int | None = None, root: Path | None = None,
         if version.returncode != 0:  # e.g. SIGILL: the compiler chose instructions this CPU lacks
             raise UserError(f"the built llama-server does not run here (exit status {version.returncode}); "
                             f"see {log_path}")
-        _check_serves(built, jobs, log, log_path, say)
+        _check_serves(built, check_model, jobs, log, log_path, say)
         staged = work / "install"
         staged.mkdir()
         shutil.copy2(built, staged / BINARY_NAME)
@@ -272,15 +273,25 @@ _CHECK_PROMPT = "Name one width per stage of a residual network, choosing from: 
 
 
 def _check_model() -> Path | None:
-    """An installed embedded model to check a build with (the default first), or None where none is installed."""
-    from agent.llm.bundled import BUNDLED_MODELS, ensure_model
-    from agent.llm.errors import ModelPackageMissing
+    """An installed embedded model to check a build with (the default first), or None where none is installed.
 
+    A model whose file fails its size/sha256 check is skipped for the next; where every installed one fails, that
+    is a UserError naming the reinstall command, so that ``--if-useful`` reports it and lets the README's line go
+    on to the search, which then stops on the same model with the same remedy.
+    """
+    from agent.llm.bundled import BUNDLED_MODELS, ensure_model
+    from agent.llm.errors import ModelIntegrityError, ModelPackageMissing
+
+    broken: ModelIntegrityError | None = None
     for model in BUNDLED_MODELS.values():
         try:
             return ensure_model(model)
         except ModelPackageMissing:
             continue
+        except ModelIntegrityError as exc:
+            broken = broken or exc
+    if broken is not None:
+        raise UserError(f"no installed embedded model to check a build with: {broken}")
     return None
 
 
@@ -311,9 +322,9 @@ def _serving_failure(binary: Path, model: Path, threads: int) -> str | None:
         running.stop()
 
 
-def _check_serves(binary: Path, jobs: int, log: IO[str], log_path: Path, say: Callable[[str], None]) -> None:
+def _check_serves(binary: Path, model: Path | None, jobs: int, log: IO[str], log_path: Path,
+                  say: Callable[[str], None]) -> None:
     """Refuse a build that compiles yet crashes on this CPU (as the AMX kernels did) before it is installed."""
-    model = _check_model()
     if model is None:
         say("not checked against a model: none is installed (pip install -e '.[embedded]' installs the default)")
         return
