@@ -337,7 +337,11 @@ def test_a_broken_model_install_stops_a_build_before_it_compiles_and_names_the_r
     monkeypatch.setattr(bundled, "BUNDLED_MODELS", {"broken": broken, "healthy": healthy})
     assert check_model() == bundled.ensure_model(healthy)
     monkeypatch.setattr(bundled, "BUNDLED_MODELS", {})
-    assert check_model() is None, "with none installed the build is installed unchecked, and says so"
+    assert check_model() is None
+    said: list[str] = []  # with none installed the build is installed unchecked, and says so
+    with (tmp_path / "build.log").open("w") as log:
+        check_serves(tmp_path / "never-started", None, 1, log, tmp_path / "build.log", said.append)
+    assert len(said) == 1 and said[0].startswith("not checked against a model")
 
 
 def _build_if_useful(cache: Path, path: Path) -> subprocess.CompletedProcess[str]:

@@ -267,6 +267,9 @@ def build(*, jobs: int | None = None, root: Path | None = None,
     return found
 
 
+# For the server on 127.0.0.1 only: a proxy from the environment (HTTP_PROXY) must not see these requests.
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
 # A prompt long enough to be read as one batch through the matrix kernels, as the search's questions are.
 _CHECK_PROMPT = "Name one width per stage of a residual network, choosing from: " + ", ".join(
     str(16 * i) for i in range(1, 65))
@@ -306,9 +309,8 @@ def _serving_failure(binary: Path, model: Path, threads: int) -> str | None:
         body = json.dumps({"messages": [{"role": "user", "content": _CHECK_PROMPT}], "max_tokens": 4}).encode()
         request = urllib.request.Request(f"{running.base_url}/chat/completions", data=body,
                                          headers={"Content-Type": "application/json"})
-        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
-            with direct.open(request, timeout=LOAD_TIMEOUT_S) as reply:
+            with _LOOPBACK.open(request, timeout=LOAD_TIMEOUT_S) as reply:
                 json.loads(reply.read())
         except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError) as exc:
             try:
@@ -404,8 +406,6 @@ def start(build_: NativeBuild, model: Path, *, slots: int, ctx_per_slot: int, th
         process = subprocess.Popen(["sh", "-c", _WATCHDOG, "llama-server", *cmd], stdin=subprocess.PIPE,
                                    stdout=log, stderr=subprocess.STDOUT)
     running = NativeProcess(process, f"http://127.0.0.1:{port}/v1", log_path)
-    # Loopback only: a proxy from the environment (HTTP_PROXY) must not see these requests.
-    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + LOAD_TIMEOUT_S
     while True:
         if process.poll() is not None:
@@ -413,7 +413,7 @@ def start(build_: NativeBuild, model: Path, *, slots: int, ctx_per_slot: int, th
                                     f"{process.returncode}): {_log_tail(log_path)}; its log is {log_path}; "
                                     f"--embedded-runtime wheel runs the in-process server instead")
         try:
-            with direct.open(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
+            with _LOOPBACK.open(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
                 if reply.status == 200:
                     return running
         except (urllib.error.URLError, ConnectionError, TimeoutError):
