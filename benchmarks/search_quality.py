@@ -88,6 +88,10 @@ VARIANTS: dict[str, tuple[str, AssistOptions, bool] | tuple[str, AssistOptions, 
     # where the options are operations); these force one way
     "agent_named": ("agent", AssistOptions(options_by_name=True), False, True),
     "agent_ids": ("agent", AssistOptions(options_by_name=False), False, True),
+    # the agent with the temperature falling over a trial's iterations (exploring first, then following the
+    # results more closely); its first iteration asks exactly what the default asks. Tested at stop 34 and not
+    # adopted (docs/small-models.md, "Cooling")
+    "agent_cooling": ("agent", AssistOptions(temperature_schedule="0.7:0.2"), False, True),
 }
 # Baselines printed beside the variants (--baselines): regularized evolution and local search at 10 and 30
 # evaluations, BASELINE_TRIALS trials each through the same engine (a few ms per trial).
