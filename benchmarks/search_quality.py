@@ -90,7 +90,7 @@ VARIANTS: dict[str, tuple[str, AssistOptions, bool] | tuple[str, AssistOptions, 
     "agent_ids": ("agent", AssistOptions(options_by_name=False), False, True),
     # the agent with the temperature falling over a trial's iterations (exploring first, then following the
     # results more closely); its first iteration asks exactly what the default asks. Tested at stop 34 and not
-    # adopted (docs/small-models.md, "Cooling")
+    # adopted (docs/small-models.md, "Three levers tried at stop 34, none adopted")
     "agent_cooling": ("agent", AssistOptions(temperature_schedule="0.7:0.2"), False, True),
 }
 # Baselines printed beside the variants (--baselines): regularized evolution and local search at 10 and 30
