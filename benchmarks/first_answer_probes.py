@@ -59,6 +59,15 @@ def with_options_shuffled(user: str, rng: random.Random) -> str:
     return head + QUESTION_START + question[:found.start(2)] + ", ".join(items) + question[found.end(2):]
 
 
+def without_example(user: str) -> str:
+    """``user`` without the task's line on the whole-list answer format and its example list."""
+    lines = user.split("\n")
+    kept = [line for line in lines if not line.startswith("Your response should be")]
+    if len(kept) == len(lines):
+        raise SystemExit("the recorded question has no 'Your response should be ...' line to leave out")
+    return "\n".join(kept)
+
+
 def with_note(user: str, note: str) -> str:
     """``user`` with the model's own note between the intro and the question."""
     head, question = user.rsplit(QUESTION_START, 1)
@@ -69,7 +78,7 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run_id")
     ap.add_argument("--db", default="runs/genius.sqlite")
-    ap.add_argument("--way", choices=("shuffled", "note"), required=True)
+    ap.add_argument("--way", choices=("shuffled", "note", "no-example"), required=True)
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--model", default="qwen-1.5b")
     args = ap.parse_args()
@@ -105,7 +114,12 @@ async def main() -> None:
                 for position, request in enumerate(first):
                     system, user = request["messages"][0]["content"], request["messages"][1]["content"]
                     if changed:
-                        user = with_options_shuffled(user, rng) if args.way == "shuffled" else with_note(user, note)
+                        if args.way == "shuffled":
+                            user = with_options_shuffled(user, rng)
+                        elif args.way == "note":
+                            user = with_note(user, note)
+                        else:
+                            user = without_example(user)
                     enum = request["answer_schema"]["enum"]
                     labels = [str(v) for v in enum]
                     content = await answer(http, {

@@ -92,6 +92,10 @@ VARIANTS: dict[str, tuple[str, AssistOptions, bool] | tuple[str, AssistOptions, 
     # results more closely); its first iteration asks exactly what the default asks. Tested at stop 34 and not
     # adopted (docs/small-models.md, "Three levers tried at stop 34, none adopted")
     "agent_cooling": ("agent", AssistOptions(temperature_schedule="0.7:0.2"), False, True),
+    # the agent whose position questions, from the second iteration, also name the option the best
+    # architecture so far has there: its proposals differ from the best in about 4 of 6-7 positions at every
+    # iteration, so the results hardly steer it (docs/small-models.md)
+    "agent_incumbent": ("agent", AssistOptions(incumbent_in_question=True), False, True),
 }
 # Baselines printed beside the variants (--baselines): regularized evolution and local search at 10 and 30
 # evaluations, BASELINE_TRIALS trials each through the same engine (a few ms per trial).

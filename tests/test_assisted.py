@@ -124,6 +124,7 @@ def test_a_recorded_config_without_later_behaviours_loads_with_them_off():
         del old["assist"][name]
     loaded = RunConfig.from_json(old).assist
     assert not loaded.explore_untried and not loaded.ranked_values and not loaded.position_questions
+    assert not loaded.incumbent_in_question
     assert loaded.refuse_repeats
     assert RunConfig.from_json(RunConfig(space="nas_macro").to_json()).assist == AssistOptions()
 
@@ -401,6 +402,41 @@ async def test_options_by_name_write_every_operation_by_its_name(tmp_path, table
                                f"conv3x3 {acc:.2f} (1x), avgpool untried. Ignoring size and cost, which option "
                                "gives the highest accuracy? Answer with the option only.")
     assert not any(re.search(rf"\b{v} (=|untried|\d)", p) for p in prompts for v in range(5))
+
+
+@pytest.mark.parametrize("space_name", ["nb201_cifar10", "channel_resnet"])
+async def test_incumbent_in_question_names_what_the_best_so_far_has_at_each_position(tmp_path, tables,
+                                                                                    space_name):
+    space = get_space(space_name)
+    names = space.option_names
+    n = len(space.positions)
+    # three architectures, the best of the first two is found by its accuracy, not its order
+    first, second = [p[0] for p in space.positions], [p[-1] for p in space.positions]
+    third = [p[1] for p in space.positions]
+    best = max((first, second), key=lambda a: space.lookup(tuple(a)).accuracy)
+    best_acc = space.lookup(tuple(best)).accuracy
+    replies = [json.dumps(names[v]) if names else str(v) for v in first + second + third]
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space=space_name, mode="assisted", trials=1, iterations=3,
+                                assist=AssistOptions(incumbent_in_question=True),
+                                llm=write_script(tmp_path / "s.json", replies)), db=db)
+    assert [it.arch for it in state.trials[0].iterations] == [first, second, third]
+    assert state.config["assist"]["incumbent_in_question"] is True
+    prompts = _position_prompts(await llm_requests(db, state.run_id))
+    questions = [p.rsplit("\n\nConsider ", 1)[1] for p in prompts]
+    assert not any("so far (" in q for q in questions[:n])  # nothing evaluated yet: no best to name
+    answer = "operation list" if names else "channel list"
+    for j, question in enumerate(questions[2 * n:]):
+        label = names[best[j]] if names else str(best[j])
+        assert f". The best {answer} so far ({best_acc:.2f}%) has {label} here. Ignoring size and cost" \
+            in question
+    # off (the default), the questions are as before
+    db_off = str(tmp_path / "off.sqlite")
+    off = await start_run(cfg(space=space_name, mode="assisted", trials=1, iterations=3,
+                              llm=write_script(tmp_path / "s2.json", replies)), db=db_off)
+    assert off.config["assist"]["incumbent_in_question"] is False
+    assert not any("so far (" in p.rsplit("\n\nConsider ", 1)[1]
+                   for p in _position_prompts(await llm_requests(db_off, off.run_id)))
 
 
 async def _asked_with_and_without_names(tmp_path, space_name: str, iterations: int) -> dict[bool, list[dict]]:

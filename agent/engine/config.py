@@ -85,10 +85,14 @@ class AssistOptions:
     # None (default) = on where the space has such names (NAS-Bench-201, nas_macro), decided when the run
     # starts (see :meth:`writes_names`) and recorded resolved (docs/small-models.md).
     options_by_name: bool | None = None
+    # Position questions, from the second iteration: each question also says which option the best
+    # architecture so far has at its position ("The best channel list so far (91.00%) has 576 here.").
+    incumbent_in_question: bool = False
 
     # Behaviours added after the first version: a recorded config without them ran without them, so it
     # must load with them off (replay re-sends exactly the recorded prompts).
-    ADDED_LATER = ("explore_untried", "ranked_values", "position_questions", "results_in_question", "options_by_name")
+    ADDED_LATER = ("explore_untried", "ranked_values", "position_questions", "results_in_question", "options_by_name",
+                   "incumbent_in_question")
 
     def problems(self) -> list[str]:
         """What is wrong with these options, for the one-line error (empty when nothing is)."""

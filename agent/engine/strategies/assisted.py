@@ -263,7 +263,9 @@ class AssistedStrategy:
             choices = await ask_by_position(ctx, intro, system, temperature=temperature,
                                             structured=bool(ctx.config.structured_output),
                                             results_in_question=self.with_results(ctx), ask=ask,
-                                            names=self.option_names(ctx))
+                                            names=self.option_names(ctx),
+                                            incumbent=self.o.incumbent_in_question,
+                                            answer_name=NAMED_ANSWER if self.option_names(ctx) else None)
             questions += choices.questions
             arch = choices.proposal.arch
             if arch is None:

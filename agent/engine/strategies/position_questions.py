@@ -19,7 +19,7 @@ from math import prod
 from statistics import mean
 from typing import Any, Protocol
 
-from agent.engine.context import TrialContext
+from agent.engine.context import TrialContext, round_half_up
 from agent.engine.strategies.base import Proposal
 from agent.engine.strategies.value_stats import short, value_results
 from prompts import render
@@ -57,6 +57,20 @@ def results_text(values: list[Listed]) -> str:
     """What each option of one position gave so far: mean accuracy and how many evaluated, or untried."""
     return ", ".join(f"{v.label} {mean(v.accuracies):.2f} ({len(v.accuracies)}x)" if v.accuracies
                      else f"{v.label} untried" for v in values)
+
+
+def incumbent_text(ctx: TrialContext, position: int, names: dict[int, str] | None = None,
+                   answer_name: str | None = None) -> str:
+    """`` The best <answer> so far (<acc>%) has <option> here.`` for model-facing ``position``, or "" before
+    any result. The best is the one the best results list first (highest searched accuracy, first found)."""
+    evaluated = [it for it in ctx.evaluated() if it.arch]
+    if not evaluated:
+        return ""
+    best = max(evaluated, key=lambda it: it.accuracy or 0.0)
+    value = tuple(best.arch or ())[ctx.view.real_position(position)]
+    label = names[value] if names else next(short(lab) for lab, v in ctx.view.options(position) if v == value)
+    return (f" The best {answer_name or ctx.view.answer_name} so far "
+            f"({round_half_up(float(best.accuracy or 0), 2)}%) has {label} here.")
 
 
 def listed_values(ctx: TrialContext, table: list[list[tuple[str, list[float]]]], position: int,
@@ -129,14 +143,16 @@ class Ask(Protocol):
 
 async def ask_by_position(ctx: TrialContext, intro: str, system: str, *, temperature: float,
                           structured: bool, results_in_question: bool = False, ask: Ask | None = None,
-                          names: dict[int, str] | None = None) -> Choices:
+                          names: dict[int, str] | None = None, incumbent: bool = False,
+                          answer_name: str | None = None) -> Choices:
     """Ask for each model-facing position in turn; assemble the real architecture from the answers.
 
     ``intro`` (the task, the best results and, unless ``results_in_question``, the per-option statistics)
     opens every question, so the served prompt cache holds it once per iteration and each question costs
     its few new tokens. With ``results_in_question`` each question lists its own position's results.
     ``ask`` sends one question (default: the trial context's journaled call). ``names``: write each option
-    by its name (``options_by_name``) instead of its id."""
+    by its name (``options_by_name``) instead of its id. ``incumbent``: each question also names the option
+    the best architecture so far has at its position (``answer_name``: what the questions call an answer)."""
     view = ctx.view
     ask_model: Ask = ask if ask is not None else ctx.ask
     table = value_results(ctx)  # the results do not change while one architecture is being chosen
@@ -148,10 +164,13 @@ async def ask_by_position(ctx: TrialContext, intro: str, system: str, *, tempera
         labels = [v.label for v in values]
         # Rows of "untried" in the first iteration too: measured, asking the first iteration plainly
         # instead made NAS-Bench-201 worse (README, "Small models").
+        best_here = incumbent_text(ctx, j, names, answer_name) if incumbent else ""
         if results_in_question:
-            question = render("assisted/position_question_results", position=name, results=results_text(values))
+            question = render("assisted/position_question_results", position=name, results=results_text(values),
+                              incumbent=best_here)
         else:
-            question = render("assisted/position_question", position=name, values=options_text(values))
+            question = render("assisted/position_question", position=name, values=options_text(values),
+                              incumbent=best_here)
         # Each question stands alone after the same intro: shown its own earlier answers, a small model
         # continues them as a sequence (0, 1, 2, ...) instead of weighing the options.
         convo = [{"role": "system", "content": system}, {"role": "user", "content": f"{intro}\n\n{question}"}]
