@@ -96,6 +96,9 @@ VARIANTS: dict[str, tuple[str, AssistOptions, bool] | tuple[str, AssistOptions, 
     # architecture so far has there: its proposals differ from the best in about 4 of 6-7 positions at every
     # iteration, so the results hardly steer it (docs/small-models.md)
     "agent_incumbent": ("agent", AssistOptions(incumbent_in_question=True), False, True),
+    # the agent whose position questions, from the second iteration, offer "keep" (the best architecture's
+    # option there) beside the others (docs/small-models.md)
+    "agent_keep": ("agent", AssistOptions(keep_or_change=True), False, True),
 }
 # Baselines printed beside the variants (--baselines): regularized evolution and local search at 10 and 30
 # evaluations, BASELINE_TRIALS trials each through the same engine (a few ms per trial).

@@ -439,6 +439,45 @@ async def test_incumbent_in_question_names_what_the_best_so_far_has_at_each_posi
                    for p in _position_prompts(await llm_requests(db_off, off.run_id)))
 
 
+@pytest.mark.parametrize("space_name", ["nb201_cifar10", "channel_resnet"])
+async def test_keep_or_change_offers_keep_for_the_best_architectures_option(tmp_path, tables, space_name):
+    space = get_space(space_name)
+    names = space.option_names
+    n = len(space.positions)
+    first, second, third = ([p[k] for p in space.positions] for k in (0, -1, 1))
+    best = max((first, second, third), key=lambda a: space.lookup(tuple(a)).accuracy)
+    other = next(a for a in (first, second, third) if a is not best)
+    # the fourth architecture keeps the best's option at even positions and takes another's at odd ones
+    fourth = [best[j] if j % 2 == 0 else other[j] for j in range(n)]
+
+    def label(v: int) -> str:
+        return names[v] if names else str(v)
+
+    replies = [json.dumps(label(v)) if names else str(v) for v in first + second + third]
+    replies += [json.dumps("keep") if j % 2 == 0 else json.dumps(label(v)) for j, v in enumerate(fourth)]
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space=space_name, mode="assisted", trials=1, iterations=4,
+                                assist=AssistOptions(keep_or_change=True),
+                                llm=write_script(tmp_path / "s.json", replies)), db=db)
+    assert [it.arch for it in state.trials[0].iterations] == [first, second, third, fourth]
+    requests = await llm_requests(db, state.run_id)
+    questions = [p.rsplit("\n\nConsider ", 1)[1] for p in _position_prompts(requests)]
+    # before three architectures have results, the usual questions
+    assert not any("keep" in q for q in questions[:3 * n])
+    answer = "operation list" if names else "channel list"
+    best_acc = space.lookup(tuple(best)).accuracy
+    assert len(questions) == 4 * n
+    for j, question in enumerate(questions[3 * n:]):
+        others = [label(v) for v in space.positions[j] if v != best[j]]
+        assert f"The best {answer} so far ({best_acc:.2f}%) has {label(best[j])} here." in question
+        assert question.endswith(f"which gives the highest accuracy: keep {label(best[j])}, or "
+                                 f"{', '.join(others)}? Answer with the option only.")
+        # "keep" stands for the best's option, which is not offered under its own name
+        assert requests[3 * n + j]["answer_schema"] == {"type": "string", "enum": ["keep", *others]}
+        # where the options are named operations, the question still carries its position's results
+        assert ("What its options gave so far: " in question) == bool(names)
+
+
 async def _asked_with_and_without_names(tmp_path, space_name: str, iterations: int) -> dict[bool, list[dict]]:
     """The requests of two runs with the same seeds and random valid answers, options_by_name off and on."""
     asked = {}

@@ -88,11 +88,14 @@ class AssistOptions:
     # Position questions, from the second iteration: each question also says which option the best
     # architecture so far has at its position ("The best channel list so far (91.00%) has 576 here.").
     incumbent_in_question: bool = False
+    # Position questions, once three architectures have results: each question offers "keep" (the option the
+    # best architecture so far has at its position) beside the other options.
+    keep_or_change: bool = False
 
     # Behaviours added after the first version: a recorded config without them ran without them, so it
     # must load with them off (replay re-sends exactly the recorded prompts).
     ADDED_LATER = ("explore_untried", "ranked_values", "position_questions", "results_in_question", "options_by_name",
-                   "incumbent_in_question")
+                   "incumbent_in_question", "keep_or_change")
 
     def problems(self) -> list[str]:
         """What is wrong with these options, for the one-line error (empty when nothing is)."""

@@ -264,7 +264,8 @@ class AssistedStrategy:
                                             structured=bool(ctx.config.structured_output),
                                             results_in_question=self.with_results(ctx), ask=ask,
                                             names=self.option_names(ctx),
-                                            incumbent=self.o.incumbent_in_question,
+                                            name_incumbent=self.o.incumbent_in_question,
+                                            keep_or_change=self.o.keep_or_change,
                                             answer_name=NAMED_ANSWER if self.option_names(ctx) else None)
             questions += choices.questions
             arch = choices.proposal.arch

@@ -27,6 +27,11 @@ from storage.journal import EffectFailed
 
 # A one-value answer is a few tokens; the cap stops a model without a grammar rambling on.
 ANSWER_TOKENS = 16
+KEEP = "keep"  # the answer that keeps the best architecture's option (keep_or_change)
+# keep_or_change offers "keep" once this many architectures have results: the first ones sample the model's
+# prior freely (simulated with the model's recorded answers, docs/small-models.md: keeping from the second
+# iteration on did worse on channel_resnet and nb201_cifar100 than starting after three)
+KEEP_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -59,18 +64,51 @@ def results_text(values: list[Listed]) -> str:
                      else f"{v.label} untried" for v in values)
 
 
-def incumbent_text(ctx: TrialContext, position: int, names: dict[int, str] | None = None,
-                   answer_name: str | None = None) -> str:
-    """`` The best <answer> so far (<acc>%) has <option> here.`` for model-facing ``position``, or "" before
-    any result. The best is the one the best results list first (highest searched accuracy, first found)."""
+@dataclass(frozen=True)
+class Incumbent:
+    """The best architecture so far, as the questions name it."""
+
+    arch: tuple[int, ...]
+    accuracy: str  # as the best results show it
+    answer_name: str  # what the questions call an architecture
+
+
+def incumbent(ctx: TrialContext, answer_name: str | None = None) -> Incumbent | None:
+    """The architecture the best results list first (highest searched accuracy, first found), or None before
+    any result."""
     evaluated = [it for it in ctx.evaluated() if it.arch]
     if not evaluated:
-        return ""
+        return None
     best = max(evaluated, key=lambda it: it.accuracy or 0.0)
-    value = tuple(best.arch or ())[ctx.view.real_position(position)]
+    return Incumbent(tuple(best.arch or ()), round_half_up(float(best.accuracy or 0), 2),
+                     answer_name or ctx.view.answer_name)
+
+
+def incumbent_text(ctx: TrialContext, best: Incumbent | None, position: int,
+                   names: dict[int, str] | None = None) -> str:
+    """`` The best <answer> so far (<acc>%) has <option> here.`` for model-facing ``position``, or ""."""
+    if best is None:
+        return ""
+    value = best.arch[ctx.view.real_position(position)]
     label = names[value] if names else next(short(lab) for lab, v in ctx.view.options(position) if v == value)
-    return (f" The best {answer_name or ctx.view.answer_name} so far "
-            f"({round_half_up(float(best.accuracy or 0), 2)}%) has {label} here.")
+    return f" The best {best.answer_name} so far ({best.accuracy}%) has {label} here."
+
+
+def keep_question(ctx: TrialContext, best: Incumbent, position: int, values: list[Listed],
+                  results_in_question: bool) -> tuple[str, list[Listed]] | None:
+    """The question that offers ``keep`` (the best architecture's option at ``position``) beside the other
+    options, and the options as it lists them (``keep`` first); None where the best's option is not open
+    (every architecture it would complete has been evaluated)."""
+    value = best.arch[ctx.view.real_position(position)]
+    kept = next((v for v in values if v.value == value), None)
+    if kept is None:
+        return None
+    others = [v for v in values if v is not kept]
+    results = f" What its options gave so far: {results_text(values)}." if results_in_question else ""
+    question = render("assisted/position_question_keep", position=ctx.view.position_names[position],
+                      answer_name=best.answer_name, accuracy=best.accuracy, current=kept.label, results=results,
+                      others=", ".join(v.label for v in others))
+    return question, [Listed(KEEP, kept.value, kept.accuracies), *others]
 
 
 def listed_values(ctx: TrialContext, table: list[list[tuple[str, list[float]]]], position: int,
@@ -143,34 +181,40 @@ class Ask(Protocol):
 
 async def ask_by_position(ctx: TrialContext, intro: str, system: str, *, temperature: float,
                           structured: bool, results_in_question: bool = False, ask: Ask | None = None,
-                          names: dict[int, str] | None = None, incumbent: bool = False,
-                          answer_name: str | None = None) -> Choices:
+                          names: dict[int, str] | None = None, name_incumbent: bool = False,
+                          keep_or_change: bool = False, answer_name: str | None = None) -> Choices:
     """Ask for each model-facing position in turn; assemble the real architecture from the answers.
 
     ``intro`` (the task, the best results and, unless ``results_in_question``, the per-option statistics)
     opens every question, so the served prompt cache holds it once per iteration and each question costs
     its few new tokens. With ``results_in_question`` each question lists its own position's results.
     ``ask`` sends one question (default: the trial context's journaled call). ``names``: write each option
-    by its name (``options_by_name``) instead of its id. ``incumbent``: each question also names the option
-    the best architecture so far has at its position (``answer_name``: what the questions call an answer)."""
+    by its name (``options_by_name``) instead of its id. ``name_incumbent``: each question also names the
+    option the best architecture so far has at its position; ``keep_or_change``: once :data:`KEEP_AFTER`
+    architectures have results, each question offers ``keep`` (that option) beside the others
+    (``answer_name``: what the questions call an architecture)."""
     view = ctx.view
     ask_model: Ask = ask if ask is not None else ctx.ask
     table = value_results(ctx)  # the results do not change while one architecture is being chosen
+    best = incumbent(ctx, answer_name) if name_incumbent or keep_or_change else None
+    offer_keep = keep_or_change and len({tuple(it.arch or ()) for it in ctx.evaluated()}) >= KEEP_AFTER
     chosen: dict[int, int] = {}
     result = Choices(proposal=Proposal())
     convo: list[dict[str, Any]] = []
     for j, name in enumerate(view.position_names):
         values = listed_values(ctx, table, j, open_values(ctx, chosen, j), names)
-        labels = [v.label for v in values]
         # Rows of "untried" in the first iteration too: measured, asking the first iteration plainly
         # instead made NAS-Bench-201 worse (README, "Small models").
-        best_here = incumbent_text(ctx, j, names, answer_name) if incumbent else ""
-        if results_in_question:
+        keep = keep_question(ctx, best, j, values, results_in_question) if offer_keep and best else None
+        if keep is not None:
+            question, values = keep
+        elif results_in_question:
             question = render("assisted/position_question_results", position=name, results=results_text(values),
-                              incumbent=best_here)
+                              incumbent=incumbent_text(ctx, best if name_incumbent else None, j, names))
         else:
             question = render("assisted/position_question", position=name, values=options_text(values),
-                              incumbent=best_here)
+                              incumbent=incumbent_text(ctx, best if name_incumbent else None, j, names))
+        labels = [v.label for v in values]
         # Each question stands alone after the same intro: shown its own earlier answers, a small model
         # continues them as a sequence (0, 1, 2, ...) instead of weighing the options.
         convo = [{"role": "system", "content": system}, {"role": "user", "content": f"{intro}\n\n{question}"}]
@@ -197,7 +241,8 @@ async def ask_by_position(ctx: TrialContext, intro: str, system: str, *, tempera
                                        cause="no_valid_answer", attempts=result.questions, messages=convo)
             return result
         pick = next(v for v in values if v.label == label)
-        result.best_mean += pick is best_mean(values)
+        most = best_mean(values)
+        result.best_mean += most is not None and pick.value == most.value
         chosen[view.real_position(j)] = pick.value
     arch = tuple(chosen[p] for p in range(len(chosen)))
     result.proposal = Proposal(arch=arch, attempts=result.questions, reply=view.show(arch), messages=convo)
