@@ -478,6 +478,25 @@ async def test_keep_or_change_offers_keep_for_the_best_architectures_option(tmp_
         assert ("What its options gave so far: " in question) == bool(names)
 
 
+async def test_keep_is_not_offered_where_keeping_would_repeat_the_best(tmp_path, tables):
+    space = get_space("nas_macro")
+    first, second, third = ([p[k] for p in space.positions] for k in (0, 1, 2))
+    best = max((first, second, third), key=lambda a: space.lookup(tuple(a)).accuracy)
+    changed = next(v for v in space.positions[-1] if v != best[-1])
+    replies = [str(v) for v in first + second + third] + ['"keep"'] * 7 + [str(changed)]
+    db = str(tmp_path / "log.sqlite")
+    state = await start_run(cfg(space="nas_macro", mode="assisted", trials=1, iterations=4,
+                                assist=AssistOptions(keep_or_change=True, options_by_name=False),
+                                llm=write_script(tmp_path / "s.json", replies)), db=db)
+    assert state.trials[0].iterations[3].arch == [*best[:7], changed]
+    requests = await llm_requests(db, state.run_id)
+    assert all("keep" in r["answer_schema"]["enum"] for r in requests[24:31])
+    # kept up to layer8, layer9 cannot keep the best's option (that would be the best again): no "keep" there
+    last = requests[31]
+    assert "keep" not in last["answer_schema"]["enum"] and best[-1] not in last["answer_schema"]["enum"]
+    assert "keep" not in last["messages"][-1]["content"].rsplit("Consider ", 1)[1]
+
+
 async def _asked_with_and_without_names(tmp_path, space_name: str, iterations: int) -> dict[bool, list[dict]]:
     """The requests of two runs with the same seeds and random valid answers, options_by_name off and on."""
     asked = {}
