@@ -118,7 +118,9 @@ def _search_args(p: argparse.ArgumentParser, *, one_run: bool = True) -> None:
                         "for whole-list requests refuse_repeats, sorted_history, edit_requests, explore_untried, "
                         "ranked_values; results_in_question: by default on for named operations, off "
                         "for channel widths; options_by_name: operations written by name, by default on where the "
-                        "options are operations) | "
+                        "options are operations; off by default: incumbent_in_question, each question names the "
+                        "best architecture's option there, and keep_or_change, each question offers 'keep' for "
+                        "it) | "
                         "none | a comma list of those | no-NAME,... to switch defaults off")
     p.add_argument("--candidates", type=_positive_int, default=1, help="assisted: answers sampled per iteration")
     p.add_argument("--temperature-schedule", default="", help="assisted: START:END linear over iterations")
