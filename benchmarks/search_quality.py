@@ -94,8 +94,10 @@ VARIANTS: dict[str, tuple[str, AssistOptions, bool] | tuple[str, AssistOptions, 
     "agent_cooling": ("agent", AssistOptions(temperature_schedule="0.7:0.2"), False, True),
     # the agent whose position questions, from the second iteration, also name the option the best
     # architecture so far has there: its proposals differ from the best in about 4 of 6-7 positions at every
-    # iteration, so the results hardly steer it (docs/small-models.md)
+    # iteration, so the results hardly steer it (docs/small-models.md). The default since stop 35;
+    # agent_no_incumbent is the default before it
     "agent_incumbent": ("agent", AssistOptions(incumbent_in_question=True), False, True),
+    "agent_no_incumbent": ("agent", AssistOptions(incumbent_in_question=False), False, True),
     # the agent whose position questions, from the second iteration, offer "keep" (the best architecture's
     # option there) beside the others (docs/small-models.md)
     "agent_keep": ("agent", AssistOptions(keep_or_change=True), False, True),

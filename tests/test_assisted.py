@@ -244,8 +244,10 @@ async def test_position_questions_ask_one_position_at_a_time(tmp_path, tables):
     acc = space.lookup(tuple(first)).accuracy
     assert f"\nlayer2: 0 {acc:.2f} (1x), 1 untried, 2 untried\n" in prompts[8]
     assert f"\nlayer9: 0 untried, 1 {acc:.2f} (1x), 2 untried\n" in prompts[8]
-    assert prompts[8].endswith("\n\nConsider layer2 alone. Its options: 0, 1, 2. Ignoring size and cost, which "
-                               "option gives the highest accuracy? Answer with the option only.")
+    # ... and, by default, which option the best so far has there
+    assert prompts[8].endswith(f"\n\nConsider layer2 alone. Its options: 0, 1, 2. The best operation ID list so far "
+                               f"({acc:.2f}%) has 0 here. Ignoring size and cost, which option gives the highest "
+                               "accuracy? Answer with the option only.")
     assert f"{json.dumps(first)}: " in prompts[8]  # the result so far is in the intro
     # the answer is constrained to the options, as integers where they are numbers
     assert requests[8]["answer_schema"] == {"type": "integer", "enum": [0, 1, 2]}
@@ -284,8 +286,9 @@ async def test_results_in_question_list_each_positions_results_in_its_own_questi
     assert f"{json.dumps(first)}: " in prompts[8] and "What each option gave so far" not in prompts[8]
     # ... each question carries its own position's row
     assert prompts[8].endswith(f"\n\nConsider layer2 alone. What its options gave so far: 0 {acc:.2f} (1x), "
-                               "1 untried, 2 untried. Ignoring size and cost, which option gives the highest "
-                               "accuracy? Answer with the option only.")
+                               f"1 untried, 2 untried. The best operation ID list so far ({acc:.2f}%) has 0 here. "
+                               "Ignoring size and cost, which option gives the highest accuracy? Answer with the "
+                               "option only.")
     assert f"Consider layer9 alone. What its options gave so far: 0 untried, 1 {acc:.2f} (1x), 2 untried." \
         in prompts[15]
     # the first iteration too asks with the row, every option untried
@@ -329,7 +332,7 @@ async def test_position_questions_leave_out_values_that_would_repeat_an_evaluati
     last = (await llm_requests(db, state.run_id))[-1]
     assert last["answer_schema"]["enum"] == [0]
     question = last["messages"][-1]["content"].rsplit("\n\n", 1)[1]
-    assert question.startswith("Consider layer9 alone. Its options: 0. Ignoring")
+    assert question.startswith("Consider layer9 alone. Its options: 0. The best")
 
 
 async def test_position_questions_re_ask_an_unusable_value(tmp_path, tables):
@@ -399,8 +402,9 @@ async def test_options_by_name_write_every_operation_by_its_name(tmp_path, table
     acc = space.lookup(tuple(first)).accuracy
     assert f"\n[conv3x3, skip, conv1x1, none, conv3x3, avgpool]: {acc:.2f}" in prompts[6]
     assert prompts[6].endswith(f"What its options gave so far: none untried, skip untried, conv1x1 untried, "
-                               f"conv3x3 {acc:.2f} (1x), avgpool untried. Ignoring size and cost, which option "
-                               "gives the highest accuracy? Answer with the option only.")
+                               f"conv3x3 {acc:.2f} (1x), avgpool untried. The best operation list so far "
+                               f"({acc:.2f}%) has conv3x3 here. Ignoring size and cost, which option gives the "
+                               "highest accuracy? Answer with the option only.")
     assert not any(re.search(rf"\b{v} (=|untried|\d)", p) for p in prompts for v in range(5))
 
 
@@ -430,9 +434,11 @@ async def test_incumbent_in_question_names_what_the_best_so_far_has_at_each_posi
         label = names[best[j]] if names else str(best[j])
         assert f". The best {answer} so far ({best_acc:.2f}%) has {label} here. Ignoring size and cost" \
             in question
-    # off (the default), the questions are as before
+    assert AssistOptions().incumbent_in_question  # the default since stop 35
+    # off, the questions are as before
     db_off = str(tmp_path / "off.sqlite")
     off = await start_run(cfg(space=space_name, mode="assisted", trials=1, iterations=3,
+                              assist=AssistOptions(incumbent_in_question=False),
                               llm=write_script(tmp_path / "s2.json", replies)), db=db_off)
     assert off.config["assist"]["incumbent_in_question"] is False
     assert not any("so far (" in p.rsplit("\n\nConsider ", 1)[1]

@@ -2,12 +2,13 @@
 
 Measured with the 1.5B embedded model (docs in the README, "Small models"): asked for a whole architecture it
 copies a list it has seen; asked one position at a time, after the task, the best results so far and what
-each option gave, it searches better than random search on every space. This middleware turns one model turn
-of the agent into those questions: each is a model call through the inner middleware (so each is
-journaled), each answer is constrained to the options still open, and the answers are assembled into the
-agent's tool call to the evaluating tool. The model makes every choice; the program only summarises the
-results, leaves out an option where every architecture it would complete was evaluated already (so no repeat
-can be assembled), and re-asks what the size limits refuse.
+each option gave, it searches better than random search on every space. Each question also names the option
+the best architecture so far has at its position (``incumbent_in_question``, the default since stop 35).
+This middleware turns one model turn of the agent into those questions: each is a model call through the inner
+middleware (so each is journaled), each answer is constrained to the options still open, and the answers are assembled
+into the agent's tool call to the evaluating tool. The model makes every choice; the program only summarises the
+results, leaves out an option where every architecture it would complete was evaluated already (so no repeat can be
+assembled), and re-asks what the size limits refuse.
 """
 
 from __future__ import annotations
