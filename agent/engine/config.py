@@ -88,7 +88,7 @@ class AssistOptions:
     # Position questions, from the second iteration: each question also says which option the best
     # architecture so far has at its position ("The best channel list so far (91.00%) has 576 here."). The
     # default since stop 35: chosen on nb201_cifar10 (642 against 928 on the same trial seeds), then on fresh
-    # seeds better than the bar on SPACES of six (docs/small-models.md).
+    # seeds better than the bar on four of six, nb201_cifar10 among them (docs/small-models.md).
     incumbent_in_question: bool = True
     # Position questions, once three architectures have results: each question offers "keep" (the option the
     # best architecture so far has at its position) beside the other options.
