@@ -258,15 +258,15 @@ class AssistedStrategy:
         system = ctx.view.system_prompt()
         note, questions = "", 0
         arch: Arch | None = None
+        names = self.option_names(ctx)
         for attempt in range(1, ctx.config.max_attempts + 1):
             intro = self.intro(ctx) + (f"\n\n{note}" if note else "")
             choices = await ask_by_position(ctx, intro, system, temperature=temperature,
                                             structured=bool(ctx.config.structured_output),
                                             results_in_question=self.with_results(ctx), ask=ask,
-                                            names=self.option_names(ctx),
-                                            name_incumbent=self.o.incumbent_in_question,
+                                            names=names, name_incumbent=self.o.incumbent_in_question,
                                             keep_or_change=self.o.keep_or_change,
-                                            answer_name=NAMED_ANSWER if self.option_names(ctx) else None)
+                                            answer_name=NAMED_ANSWER if names else None)
             questions += choices.questions
             arch = choices.proposal.arch
             if arch is None:

@@ -76,10 +76,9 @@ class Incumbent:
 def incumbent(ctx: TrialContext, answer_name: str | None = None) -> Incumbent | None:
     """The architecture the best results list first (highest searched accuracy, first found), or None before
     any result."""
-    evaluated = [it for it in ctx.evaluated() if it.arch]
-    if not evaluated:
+    best = ctx.best()
+    if best is None or not best.arch:
         return None
-    best = max(evaluated, key=lambda it: it.accuracy or 0.0)
     return Incumbent(tuple(best.arch or ()), round_half_up(float(best.accuracy or 0), 2),
                      answer_name or ctx.view.answer_name)
 
