@@ -114,14 +114,14 @@ def _search_args(p: argparse.ArgumentParser, *, one_run: bool = True) -> None:
     p.add_argument("--local-init", type=_positive_int, default=10,
                    help="local search: random architectures evaluated before it starts from the best (NASLib's 10)")
     p.add_argument("--assist", default="all",
-                   help="assisted mode behaviours: all (position_questions, compact_prompt; "
+                   help="assisted mode behaviours: all (position_questions, compact_prompt, incumbent_in_question: "
+                        "from the second iteration each question names the best architecture's option there; "
                         "for whole-list requests refuse_repeats, sorted_history, edit_requests, explore_untried, "
                         "ranked_values; results_in_question: by default on for named operations, off "
                         "for channel widths; options_by_name: operations written by name, by default on where the "
-                        "options are operations; off by default: incumbent_in_question, each question names the "
-                        "best architecture's option there, and keep_or_change, each question offers 'keep' for "
-                        "it) | "
-                        "none | a comma list of those | no-NAME,... to switch defaults off")
+                        "options are operations; off by default: keep_or_change, each question offers 'keep' for "
+                        "the best's option) | none | a comma list of those | the defaults changed by "
+                        "no-NAME (off) and +NAME (on), e.g. +keep-or-change,no-incumbent-in-question")
     p.add_argument("--candidates", type=_positive_int, default=1, help="assisted: answers sampled per iteration")
     p.add_argument("--temperature-schedule", default="", help="assisted: START:END linear over iterations")
     if one_run:
@@ -187,9 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _assist_options(text: str, candidates: int, schedule: str) -> AssistOptions:
-    """``all`` (the defaults) | ``none`` | names to switch on (``a,b``) | defaults less some (``no-a,no-b``).
-    A behaviour the defaults leave to the space (results_in_question, options_by_name) is forced on or off by
-    naming it."""
+    """``all`` (the defaults) | ``none`` | names to switch on (``a,b``) | the defaults with some switched off
+    (``no-a``) and some on (``+b``). A behaviour the defaults leave to the space (results_in_question,
+    options_by_name) is forced on or off by naming it."""
     defaults = AssistOptions()
     # Every on/off behaviour of AssistOptions, so a behaviour added there is reachable here too.
     names = tuple(f.name for f in dataclasses.fields(AssistOptions) if f.type in (bool, "bool", "bool | None"))
@@ -199,14 +199,18 @@ def _assist_options(text: str, candidates: int, schedule: str) -> AssistOptions:
     elif items == ["none"]:
         flags = dict.fromkeys(names, False)
     else:
-        negative = all(i.startswith("no_") for i in items)
-        flags = {n: getattr(defaults, n) for n in names} if negative else dict.fromkeys(names, False)
+        changes = [i.startswith(("no_", "+")) for i in items]
+        if any(changes) and not all(changes):
+            raise UserError(f"--assist {text!r} mixes names to switch on alone with changes to the defaults; "
+                            "either list every behaviour wanted (a,b) or change the defaults (no-a,+b)")
+        relative = all(changes)
+        flags = {n: getattr(defaults, n) for n in names} if relative else dict.fromkeys(names, False)
         for item in items:
-            key = item.removeprefix("no_") if negative else item
+            key = item.removeprefix("no_").removeprefix("+")
             if key not in flags:
                 raise UserError(f"--assist: unknown behaviour {item!r}; use all, none, or names from "
-                                f"{', '.join(names)} (all with no- to switch them off)")
-            flags[key] = not negative
+                                f"{', '.join(names)} (alone, or as changes to the defaults with no- and +)")
+            flags[key] = not item.startswith("no_")
     return AssistOptions(candidates=candidates, temperature_schedule=schedule, **flags)
 
 

@@ -204,6 +204,16 @@ def test_assist_flag_parsing():
     assert _assist_options("none", 1, "").options_by_name is False
     assert _assist_options("no-options-by-name", 1, "").options_by_name is False
     assert _assist_options("position_questions,compact_prompt,options_by_name", 1, "").options_by_name is True
+    # the defaults changed both ways: + switches one on, no- one off, the rest stay as the defaults have them
+    changed = _assist_options("+keep-or-change,no-incumbent-in-question", 1, "")
+    assert (changed.keep_or_change, changed.incumbent_in_question) == (True, False)
+    assert [getattr(changed, n) for n in on] == [True] * 7 and changed.results_in_question is None
+    assert _assist_options("all", 1, "").incumbent_in_question is True
+    assert _assist_options("+keep_or_change", 1, "").incumbent_in_question is True
+    with pytest.raises(UserError, match="mixes names"):
+        _assist_options("keep_or_change,no-incumbent-in-question", 1, "")
+    with pytest.raises(UserError, match="unknown behaviour '\\+telepathy'"):
+        _assist_options("+telepathy", 1, "")
 
 
 def _position_prompts(requests: list[dict]) -> list[str]:
