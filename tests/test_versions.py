@@ -111,3 +111,66 @@ async def test_a_finished_run_lives_in_the_log_file_and_verify_names_unended_run
     finally:
         await log.close()
     assert report.ok and report.unended == ("cut",)
+
+
+async def _copy_with_config(src: str, dst: str, run_id: str, edit, *, finished: bool = True) -> None:
+    """The run's events written again into a new log, its recorded config changed by ``edit`` (as another
+    version of the program would have recorded it); ``finished=False`` leaves its end out (resumable)."""
+    from storage import EventLog
+    from storage.events import Event
+
+    source = await EventLog.open(src, create=False)
+    try:
+        recorded = await source.read(run_id)
+    finally:
+        await source.close()
+    target = await EventLog.open(dst)
+    try:
+        for e in recorded:
+            if e.type == "run.finished" and not finished:
+                continue
+            payload = dict(e.payload)
+            if e.type == "run.created":
+                payload["config"] = edit(dict(payload["config"]))
+            await target.append(Event(e.type, e.run_id, payload, trial=e.trial, step=e.step,
+                                      effect_key=e.effect_key, schema_version=e.schema_version, ts=e.ts))
+    finally:
+        await target.close()
+
+
+async def test_a_run_recorded_with_settings_this_version_lacks_is_refused_not_reexecuted(tmp_path, tables):
+    """A later version's setting is not dropped on replay or resume (the run would re-execute differently):
+    both refuse, naming the setting and the version that wrote it; the unchanged copy replays."""
+    import pytest
+
+    from agent.engine.config import RunConfig
+    from agent.engine.orchestrator import replay_run, resume_run, start_run
+    from tools.errors import UserError
+
+    db = str(tmp_path / "l.sqlite")
+    await start_run(RunConfig(space="nas_macro", optimizer="random", trials=1, iterations=2, seed=3), db=db,
+                    run_id="r")
+
+    def later(config: dict) -> dict:
+        config["assist"] = {**config["assist"], "telepathy": True}
+        config["code_version"] = "0.9.0+abc1234"
+        return config
+
+    def agent_loop(config: dict) -> dict:
+        config.update(mode="agent", code_version="0.1.0+0ld0ld0")
+        del config["model_help"]
+        return config
+
+    paths = {n: str(tmp_path / f"{n}.sqlite") for n in ("same", "newer", "newer_open", "older")}
+    await _copy_with_config(db, paths["same"], "r", lambda c: c)
+    await _copy_with_config(db, paths["newer"], "r", later)
+    await _copy_with_config(db, paths["newer_open"], "r", later, finished=False)
+    await _copy_with_config(db, paths["older"], "r", agent_loop)
+    assert (await replay_run("r", db=paths["same"])).status == "finished"
+    refusal = r"0\.9\.0\+abc1234 with settings this version does not know \(assist\.telepathy\); git checkout abc1234"
+    with pytest.raises(UserError, match=refusal):
+        await replay_run("r", db=paths["newer"])
+    with pytest.raises(UserError, match=refusal):
+        await resume_run("r", db=paths["newer_open"])
+    with pytest.raises(UserError, match=r"hand-written agent loop.*git checkout 0ld0ld0"):
+        await replay_run("r", db=paths["older"])

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from agent.engine.config import RunConfig, code_version
+from agent.engine.config import AssistOptions, RunConfig, code_version
 from agent.engine.context import Listener, TrialContext, feasible_mask
 from agent.engine.evaluators import make_evaluator
 from agent.engine.strategies import make_strategy
@@ -139,13 +139,22 @@ def space_facts(config: RunConfig) -> SpaceFacts:
 
 def _check_recorded(run_id: str, recorded_config: dict[str, Any]) -> None:
     """Refuse runs this version cannot re-execute exactly, naming the version that can."""
+    version = str(recorded_config.get("code_version") or "an earlier version")
+    sha = version.split("+", 1)[1] if "+" in version else ""
+    how = f"git checkout {sha}, then " if sha else ""
     if recorded_config.get("mode") == "agent" and "model_help" not in recorded_config:
-        version = str(recorded_config.get("code_version") or "an earlier version")
-        sha = version.split("+", 1)[1] if "+" in version else ""
-        how = f"git checkout {sha}, then " if sha else ""
         raise UserError(f"run {run_id} was written by genius-agent {version} with its hand-written agent loop, "
                         f"which this version replaced by the LangChain agent; {how}python run_agent.py replay "
                         f"{run_id} (or resume) with that version. `show` still works here.")
+    # A setting this version does not know came from a later one: re-executed without it, the run would ask
+    # other questions than it recorded, so it is refused rather than loaded without it.
+    unknown = sorted(set(recorded_config) - set(RunConfig.__dataclass_fields__))
+    unknown += sorted(f"assist.{k}" for k in set(recorded_config.get("assist") or {})
+                      - set(AssistOptions.__dataclass_fields__))
+    if unknown:
+        raise UserError(f"run {run_id} was written by genius-agent {version} with settings this version does not "
+                        f"know ({', '.join(unknown)}); {how}python run_agent.py replay {run_id} (or resume) with "
+                        f"that version or a later one. `show` still works here.")
 
 
 async def start_run(config: RunConfig, *, db: str, run_id: str | None = None, listener: Listener | None = None,
