@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def benchmark_module(name: str) -> ModuleType:
+    """A script of benchmarks/ (not a package) loaded as a module, for tests of its functions."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 # A shell that starts pytest in the background (`pytest &`, nohup) sets SIGINT to "ignore", and every process a
 # test starts would inherit that: the Ctrl-C tests would then test nothing. With a handler here, a child starts

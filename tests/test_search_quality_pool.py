@@ -3,23 +3,17 @@ the same config, behaviours left to the space compared as resolved, no trial cou
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import replace
-from pathlib import Path
 from types import ModuleType
 
 from agent.engine.config import AssistOptions
 from agent.engine.orchestrator import start_run
+from tests.conftest import benchmark_module
 from tests.test_search_e2e import cfg
 
 
 def _search_quality() -> ModuleType:
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "search_quality.py"
-    spec = importlib.util.spec_from_file_location("search_quality", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("search_quality")
 
 
 async def test_pool_takes_same_config_runs_once_per_trial_seed(tmp_path, tables):
