@@ -12,56 +12,47 @@ and evaluates better ranks as it goes; one that samples its prior shows flat row
 from __future__ import annotations
 
 import argparse
-import json
-import sqlite3
+import asyncio
+import dataclasses
 import statistics
+import sys
 from collections import defaultdict
-from typing import Any
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from storage.fold import TrialState
+from storage.runs import load_runs
 
 
-def trials_of(db: str, run_id: str) -> list[list[dict[str, Any]]]:
-    """Each trial's completed iterations (payloads, in order) for the trials that have any."""
-    rows = sqlite3.connect(db).execute(
-        "SELECT trial, payload FROM events WHERE run_id = ? AND type = 'iteration.completed' ORDER BY seq",
-        (run_id,))
-    by_trial: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for trial, payload in rows:
-        by_trial[trial].append(json.loads(payload))
-    return [by_trial[t] for t in sorted(by_trial)]
-
-
-def profile(trials: list[list[dict[str, Any]]]) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
-    """(positions changed from the best so far, strict rank evaluated), each by iteration."""
+def profile(trials: list[TrialState]) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """(positions changed from the best so far, strict rank evaluated), each by iteration. The best so far is
+    the fold's own (``TrialState.best`` of the iterations before), the one the agent's questions name."""
     changed: dict[int, list[int]] = defaultdict(list)
     ranks: dict[int, list[int]] = defaultdict(list)
-    for iterations in trials:
-        best: dict[str, Any] | None = None
-        for p in iterations:
-            evaluation = p.get("evaluation") or {}
-            if best is not None:
-                changed[p["iteration"]].append(sum(a != b for a, b in zip(p["arch"], best["arch"], strict=True)))
-            if evaluation.get("rank") is not None:
-                ranks[p["iteration"]].append(int(evaluation["rank"]))
-            accuracy = evaluation.get("accuracy")
-            if accuracy is not None and (best is None or accuracy > best["evaluation"]["accuracy"]):
-                best = p
+    for trial in trials:
+        for n, it in enumerate(trial.iterations):
+            best = dataclasses.replace(trial, iterations=trial.iterations[:n]).best()
+            if it.arch is not None and best is not None and best.arch is not None:
+                changed[it.iteration].append(sum(a != b for a, b in zip(it.arch, best.arch, strict=True)))
+            if it.rank is not None:
+                ranks[it.iteration].append(it.rank)
     return changed, ranks
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("db")
     ap.add_argument("--runs", default="", help="only runs whose id contains this")
     args = ap.parse_args()
-    run_ids = [r for (r,) in sqlite3.connect(args.db).execute("SELECT DISTINCT run_id FROM events ORDER BY seq")
-               if args.runs in r]
-    if not run_ids:
+    runs = [r for r in asyncio.run(load_runs(db=args.db)) if args.runs in r.run_id]
+    if not runs:
         raise SystemExit(f"no runs in {args.db}" + (f" with {args.runs!r} in their id" if args.runs else ""))
-    for run_id in run_ids:
-        trials = trials_of(args.db, run_id)
+    for run in runs:
+        trials = [t for _, t in sorted(run.trials.items()) if t.iterations]
         changed, ranks = profile(trials)
-        positions = len(trials[0][0]["arch"]) if trials else 0
-        print(f"{run_id}: {len(trials)} trials, {positions} positions")
+        positions = len(next((it.arch for t in trials for it in t.iterations if it.arch), []))
+        print(f"{run.run_id}: {len(trials)} trials, {positions} positions")
         print("  iteration            " + " ".join(f"{i + 1:>6}" for i in sorted(ranks)))
         print("  changed from best    " + " ".join(
             f"{statistics.mean(changed[i]):6.1f}" if changed.get(i) else f"{'-':>6}" for i in sorted(ranks)))
