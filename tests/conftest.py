@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,28 @@ def benchmark_module(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+async def rewrite_run(src: str, dst: str, run_id: str,
+                      rewrite: Callable[[Any], tuple[dict[str, Any], int] | None]) -> None:
+    """Write ``run_id``'s events from log ``src`` into a new log ``dst`` as another version of the program would
+    have: ``rewrite(event)`` gives each event's (payload, schema version), or None to leave it out."""
+    from storage import EventLog
+    from storage.events import Event
+
+    source = await EventLog.open(src, create=False)
+    target = await EventLog.open(dst)
+    try:
+        rewritten = []
+        for e in await source.read(run_id):
+            new = rewrite(e)
+            if new is not None:
+                rewritten.append(Event(e.type, e.run_id, new[0], trial=e.trial, step=e.step, effect_key=e.effect_key,
+                                       schema_version=new[1], ts=e.ts))
+        await target.append_many(rewritten)
+    finally:
+        await source.close()
+        await target.close()
 
 # A shell that starts pytest in the background (`pytest &`, nohup) sets SIGINT to "ignore", and every process a
 # test starts would inherit that: the Ctrl-C tests would then test nothing. With a handler here, a child starts

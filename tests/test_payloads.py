@@ -9,9 +9,10 @@ import pytest
 
 from agent.engine.orchestrator import replay_run, start_run
 from agent.read.report import run_document
-from storage import Event, EventLog
+from storage import Event
 from storage.events import EVENT_TYPES
 from storage.payloads import PAYLOADS, failure_cause
+from tests.conftest import rewrite_run
 from tests.test_failures import script_for, wide
 from tests.test_search_e2e import cfg, valid_answers, write_script
 
@@ -65,22 +66,14 @@ async def test_a_log_written_before_causes_replays_and_reads_the_same_causes(tmp
     causes = [[it.cause for it in t.iterations] for _, t in sorted(state.trials.items())]
     assert causes == [[None, "evaluation", None], ["no_valid_answer", "llm"]]
 
-    new = await EventLog.open(db, create=False)
-    old = await EventLog.open(str(tmp_path / "old.sqlite"))
-    try:
-        events = await new.read(state.run_id)
-        rewritten = []
-        for e in events:
-            payload, version = dict(e.payload), e.schema_version
-            if e.type == "iteration.completed":
-                payload.pop("cause", None)
-                version = 1
-            rewritten.append(Event(e.type, e.run_id, payload, trial=e.trial, step=e.step, effect_key=e.effect_key,
-                                   schema_version=version, ts=e.ts))
-        await old.append_many(rewritten)
-    finally:
-        await new.close()
-        await old.close()
+    def as_version_1(e):
+        payload = dict(e.payload)
+        if e.type != "iteration.completed":
+            return payload, e.schema_version
+        payload.pop("cause", None)
+        return payload, 1
+
+    await rewrite_run(db, str(tmp_path / "old.sqlite"), state.run_id, as_version_1)
     raw = [json.loads(p) for p in _payloads(str(tmp_path / "old.sqlite"))]
     assert raw and not any("cause" in p for p in raw)  # stored as version 1 wrote it
     replayed = await replay_run(state.run_id, db=str(tmp_path / "old.sqlite"))

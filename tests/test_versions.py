@@ -116,26 +116,17 @@ async def test_a_finished_run_lives_in_the_log_file_and_verify_names_unended_run
 async def _copy_with_config(src: str, dst: str, run_id: str, edit, *, finished: bool = True) -> None:
     """The run's events written again into a new log, its recorded config changed by ``edit`` (as another
     version of the program would have recorded it); ``finished=False`` leaves its end out (resumable)."""
-    from storage import EventLog
-    from storage.events import Event
+    from tests.conftest import rewrite_run
 
-    source = await EventLog.open(src, create=False)
-    try:
-        recorded = await source.read(run_id)
-    finally:
-        await source.close()
-    target = await EventLog.open(dst)
-    try:
-        for e in recorded:
-            if e.type == "run.finished" and not finished:
-                continue
-            payload = dict(e.payload)
-            if e.type == "run.created":
-                payload["config"] = edit(dict(payload["config"]))
-            await target.append(Event(e.type, e.run_id, payload, trial=e.trial, step=e.step,
-                                      effect_key=e.effect_key, schema_version=e.schema_version, ts=e.ts))
-    finally:
-        await target.close()
+    def rewrite(e):
+        if e.type == "run.finished" and not finished:
+            return None
+        payload = dict(e.payload)
+        if e.type == "run.created":
+            payload["config"] = edit(dict(payload["config"]))
+        return payload, e.schema_version
+
+    await rewrite_run(src, dst, run_id, rewrite)
 
 
 async def test_a_run_recorded_with_settings_this_version_lacks_is_refused_not_reexecuted(tmp_path, tables):
